@@ -1,0 +1,155 @@
+"""`mots`: the command-line entry point. Argument parsing only; each subcommand calls one function of the core."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from mots_ros import MotsError, __version__
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW, e.g. 375x1242, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError("height and width must be positive")
+    return h, w
+
+
+def _write_json(results: dict, path: str) -> None:
+    from mots_ros.eval.evaluate import nan_to_none
+
+    with open(path, "w") as fh:
+        json.dump(nan_to_none(results), fh, indent=1)
+
+
+def cmd_eval(args) -> int:
+    from mots_ros.eval.evaluate import evaluate
+    from mots_ros.eval.report import format_table
+
+    results = evaluate(args.gt, args.results, args.seqmap, make_disjoint=args.make_disjoint)
+    print(format_table(results))
+    if args.json:
+        _write_json(results, args.json)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def cmd_downsample_gt(args) -> int:
+    from mots_ros.eval.downsample import evaluate_downsampled
+    from mots_ros.eval.report import format_table
+
+    results = evaluate_downsampled(args.gt, args.seqmap, args.stride)
+    print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
+    if args.json:
+        _write_json(results, args.json)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from mots_ros.data.convert import convert
+
+    n = convert(args.src, args.dst, args.to, seqmap=args.seqmap)
+    print(f"converted {n} sequence(s) to {args.to} in {args.dst}")
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from mots_ros.data.synth import generate
+
+    generate(args.out, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)
+    print(f"wrote a synthetic MOTS data set to {args.out}")
+    return 0
+
+
+def cmd_viz(args) -> int:
+    from mots_ros.viz.render import render
+
+    out = render(args.images, args.tracks, args.out, fps=args.fps)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mots", description="Multi-Object Tracking and Segmentation tools (mots_ros).")
+    p.add_argument("--version", action="version", version=f"mots_ros {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    e = sub.add_parser("eval", help="evaluate MOTS results against ground truth (sMOTSA, IDF1, HOTA, DR, ...)",
+                       description="Evaluate KITTI MOTS / MOTSChallenge results. CLEAR metrics follow mots_tools "
+                                   "(mask IoU > 0.5, ignore regions), Identity and HOTA follow TrackEval, DR "
+                                   "scores the thesis (section 5.2). Scores are printed in percent.")
+    e.add_argument("--gt", required=True, help="ground-truth folder with SEQ.txt files or SEQ/ png folders")
+    e.add_argument("--results", required=True, help="results folder, same layout as --gt (missing SEQ = empty)")
+    e.add_argument("--seqmap", required=True, help="seqmap file 'SEQ empty FIRST LAST' listing the sequences")
+    e.add_argument("--json", metavar="OUT.json", help="also write all numbers as JSON")
+    e.add_argument("--make-disjoint", action="store_true",
+                   help="resolve overlapping result masks (the later mask loses the contested pixels) "
+                        "instead of failing")
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("downsample-gt", help="score ground truth downsampled by a stride and upsampled back "
+                                             "(thesis Fig. 6.2)",
+                       description="Scale the ground truth down by STRIDE with nearest-neighbour sampling at pixel "
+                                   "centres, back up the same way, and evaluate it against the original: an upper "
+                                   "bound for methods that predict at 1/STRIDE resolution.")
+    d.add_argument("--gt", required=True, help="ground-truth folder (SEQ.txt or SEQ/ pngs)")
+    d.add_argument("--seqmap", required=True, help="seqmap file listing the sequences")
+    d.add_argument("--stride", type=int, required=True, help="downsampling factor, e.g. 2 or 4")
+    d.add_argument("--json", metavar="OUT.json", help="also write all numbers as JSON")
+    d.set_defaults(func=cmd_downsample_gt)
+
+    c = sub.add_parser("convert", help="convert annotations between txt and png instance maps",
+                       description="Convert every sequence of SRC (SEQ.txt files or SEQ/ png folders) to DST in "
+                                   "the other format. png output needs the frame range from --seqmap to write "
+                                   "frames without objects.")
+    c.add_argument("src", help="source folder")
+    c.add_argument("dst", help="destination folder")
+    c.add_argument("--to", choices=("txt", "png"), required=True, help="output format")
+    c.add_argument("--seqmap", help="seqmap: which sequences and frames (default: every sequence in SRC)")
+    c.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("synth", help="write the built-in synthetic KITTI-MOTS-like data set",
+                       description="Write images/SEQ/FRAME.png, instances_txt/SEQ.txt and train/val seqmaps of "
+                                   "moving, occluding cars and pedestrians with exact ground truth. "
+                                   "Deterministic for a seed.")
+    s.add_argument("out", help="output folder")
+    s.add_argument("--sequences", type=int, default=4, help="number of sequences (default 4)")
+    s.add_argument("--frames", type=int, default=40, help="frames per sequence (default 40)")
+    s.add_argument("--size", type=_size, default=(188, 620), help="image size HxW (default 188x620)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.set_defaults(func=cmd_synth)
+
+    v = sub.add_parser("viz", help="render tracks as overlay frames or a video",
+                       description="Tint each mask with a stable colour per track id, draw its outline and a "
+                                   "label 'car 12'; ignore regions grey. OUT ending in .mp4 writes a video, "
+                                   "otherwise a folder of PNG frames.")
+    v.add_argument("--images", required=True, help="folder of the sequence's frames (FRAME.png/.jpg)")
+    v.add_argument("--tracks", required=True, help="tracks or ground truth: SEQ.txt or a png folder")
+    v.add_argument("--out", required=True, help="output folder, or a file ending in .mp4")
+    v.add_argument("--fps", type=float, default=10.0, help="video frame rate (default 10)")
+    v.set_defaults(func=cmd_viz)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except MotsError as e:
+        print(f"mots {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""MOTS data: KITTI MOTS / MOTSChallenge formats, RLE helpers and the synthetic data set (torch-free)."""

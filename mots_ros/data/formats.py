@@ -1,0 +1,314 @@
+"""KITTI MOTS / MOTSChallenge annotation formats (thesis ch. 2.5; Voigtlaender et al. 2019).
+
+* txt: one object per line ``frame id class_id height width rle`` (COCO compressed RLE, column-major).
+* png: one 16-bit instance map per frame, value ``class_id * 1000 + instance``, 10000 = ignore region.
+* seqmap (mots_tools): ``0002 empty 000000 000232`` = sequence, unused, first frame, last frame.
+
+Ids are ``class_id * 1000 + instance``; class 1 = car, 2 = pedestrian, 10 = ignore region (id 10000).
+Validation follows the official mots_tools loader: unique id per frame, classes 1/2/10, no overlapping
+masks, one image size per sequence, frames inside the seqmap. Every error names the file and line (or png).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mots_ros import MotsError
+from mots_ros.data import rle as rle_ops
+
+CAR, PEDESTRIAN, IGNORE = 1, 2, 10
+CLASS_NAMES = {CAR: "car", PEDESTRIAN: "pedestrian", IGNORE: "ignore"}
+IGNORE_ID = 10000
+
+
+class FormatError(MotsError):
+    """Malformed annotation input; the message names the file and line."""
+
+
+@dataclass
+class Sequence:
+    """All objects of one sequence, columnar, in file order."""
+
+    name: str
+    frames: np.ndarray  # (N,) int64
+    ids: np.ndarray  # (N,) int64, class*1000+instance
+    classes: np.ndarray  # (N,) int64
+    rles: list  # N dicts {'size': [h, w], 'counts': bytes}
+    source: str = ""
+    lines: np.ndarray = field(default=None)  # (N,) line number (txt) or frame (png) for messages
+
+    def __post_init__(self):
+        if self.lines is None:
+            self.lines = np.arange(1, len(self.frames) + 1)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(height, width) of the sequence, None when it has no objects."""
+        return tuple(self.rles[0]["size"]) if self.rles else None
+
+    def by_frame(self) -> dict[int, np.ndarray]:
+        """Object indices per frame (ascending frames, file order inside a frame)."""
+        if len(self.frames) == 0:
+            return {}
+        order = np.argsort(self.frames, kind="stable")
+        frames = self.frames[order]
+        cuts = np.flatnonzero(np.diff(frames)) + 1
+        return {int(frames[g[0]]): order[g[0]:g[-1] + 1] for g in np.split(np.arange(len(order)), cuts)}
+
+    def subset(self, keep: np.ndarray) -> "Sequence":
+        """The objects where the boolean or index array ``keep`` selects."""
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
+        return Sequence(self.name, self.frames[idx], self.ids[idx], self.classes[idx],
+                        [self.rles[i] for i in idx], self.source, self.lines[idx])
+
+    @staticmethod
+    def empty(name: str, source: str = "") -> "Sequence":
+        z = np.zeros(0, np.int64)
+        return Sequence(name, z, z.copy(), z.copy(), [], source, z.copy())
+
+
+def _where(seq: Sequence, i: int) -> str:
+    if seq.source.endswith(".txt"):
+        return f"{seq.source}:{int(seq.lines[i])}"
+    return os.path.join(seq.source, f"{int(seq.frames[i]):06d}.png")
+
+
+# ---------------------------------------------------------------------------------------------- txt
+
+def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
+    """Read a KITTI MOTS / MOTSChallenge txt file and validate it line by line."""
+    path = str(path)
+    name = name or Path(path).stem
+    frames, ids, classes, rles, lines = [], [], [], [], []
+    try:
+        fh = open(path, "r")
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read ({e.strerror})") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = line.split(" ")
+            if len(fields) != 6:
+                raise FormatError(f"{path}:{lineno}: expected 6 space-separated fields "
+                                  f"'frame id class_id height width rle', got {len(fields)}")
+            try:
+                t, i, c, h, w = (int(x) for x in fields[:5])
+            except ValueError:
+                raise FormatError(f"{path}:{lineno}: frame, id, class_id, height and width must be integers, "
+                                  f"got {' '.join(fields[:5])!r}") from None
+            if c not in CLASS_NAMES:
+                raise FormatError(f"{path}:{lineno}: unknown class_id {c} (expected 1 car, 2 pedestrian, 10 ignore)")
+            if t < 0 or h <= 0 or w <= 0:
+                raise FormatError(f"{path}:{lineno}: frame must be >= 0 and height, width > 0")
+            if c != IGNORE and i // 1000 != c:
+                raise FormatError(f"{path}:{lineno}: id {i} does not encode class {c} (expected class*1000+instance)")
+            frames.append(t)
+            ids.append(i)
+            classes.append(c)
+            rles.append({"size": [h, w], "counts": fields[5].encode("ascii", "replace")})
+            lines.append(lineno)
+    seq = Sequence(name, np.array(frames, np.int64), np.array(ids, np.int64), np.array(classes, np.int64),
+                   rles, path, np.array(lines, np.int64))
+    validate(seq)
+    return seq
+
+
+def write_txt(seq: Sequence, path: str | os.PathLike) -> None:
+    """Write a sequence as txt, objects sorted by frame (stable)."""
+    order = np.argsort(seq.frames, kind="stable")
+    with open(path, "w") as fh:
+        for i in order:
+            r = seq.rles[i]
+            counts = r["counts"].decode("ascii") if isinstance(r["counts"], bytes) else r["counts"]
+            fh.write(f"{seq.frames[i]} {seq.ids[i]} {seq.classes[i]} {r['size'][0]} {r['size'][1]} {counts}\n")
+
+
+# ---------------------------------------------------------------------------------------------- png
+
+def read_png(path: str | os.PathLike) -> np.ndarray:
+    """Read a 16-bit instance png as a uint16 (H, W) array."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            arr = np.array(im)
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{path}: cannot read png ({e})") from None
+    if arr.ndim != 2:
+        raise FormatError(f"{path}: expected a single-channel 16-bit instance map, got shape {arr.shape}")
+    return arr.astype(np.uint16, copy=False)
+
+
+def write_png(labels: np.ndarray, path: str | os.PathLike) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(labels, np.uint16)).save(path)
+
+
+def read_png_dir(path: str | os.PathLike, name: str | None = None) -> Sequence:
+    """Read a folder of ``FRAME.png`` instance maps (``class*1000+instance``, 10000 ignore)."""
+    path = str(path)
+    name = name or Path(path).name
+    files = sorted(p for p in os.listdir(path) if p.endswith(".png"))
+    frames, ids, rles = [], [], []
+    for fname in files:
+        try:
+            frame = int(Path(fname).stem)
+        except ValueError:
+            raise FormatError(f"{os.path.join(path, fname)}: file name must be the frame number") from None
+        values, masks = rle_ops.from_label_map(read_png(os.path.join(path, fname)))
+        bad = [int(v) for v in values if v // 1000 not in (CAR, PEDESTRIAN) and v != IGNORE_ID]
+        if bad:
+            raise FormatError(f"{os.path.join(path, fname)}: values {bad} are not class*1000+instance "
+                              f"for class 1/2 nor the ignore value 10000")
+        frames += [frame] * len(values)
+        ids += values.tolist()
+        rles += masks
+    ids = np.array(ids, np.int64)
+    frames = np.array(frames, np.int64)
+    seq = Sequence(name, frames, ids, np.where(ids == IGNORE_ID, IGNORE, ids // 1000), rles, path, frames.copy())
+    validate(seq)
+    return seq
+
+
+def write_png_dir(seq: Sequence, path: str | os.PathLike, size: tuple[int, int] | None = None,
+                  frames: range | None = None) -> None:
+    """Write one instance png per frame (also for frames without objects when ``frames`` is given)."""
+    os.makedirs(path, exist_ok=True)
+    size = size or seq.size
+    if size is None:
+        raise FormatError(f"sequence {seq.name}: no objects and no image size given for png output")
+    groups = seq.by_frame()
+    for frame in (frames if frames is not None else groups):
+        idx = groups.get(frame, np.zeros(0, np.int64))
+        labels = rle_ops.label_map([seq.rles[i] for i in idx], seq.ids[idx], *size)
+        write_png(labels, os.path.join(path, f"{frame:06d}.png"))
+
+
+# ------------------------------------------------------------------------------------------ seqmap
+
+def read_seqmap(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
+    """Read a mots_tools seqmap: ``{sequence: (first_frame, last_frame)}`` in file order."""
+    out = {}
+    try:
+        fh = open(path)
+    except OSError as e:
+        raise FormatError(f"{path}: cannot read seqmap ({e.strerror})") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 4:
+                raise FormatError(f"{path}:{lineno}: expected 'sequence empty first_frame last_frame', got {line!r}")
+            try:
+                first, last = int(fields[2]), int(fields[3])
+            except ValueError:
+                raise FormatError(f"{path}:{lineno}: first and last frame must be integers") from None
+            if last < first or first < 0:
+                raise FormatError(f"{path}:{lineno}: last frame {last} before first frame {first}")
+            if fields[0] in out:
+                raise FormatError(f"{path}:{lineno}: sequence {fields[0]} listed twice")
+            out[fields[0]] = (first, last)
+    if not out:
+        raise FormatError(f"{path}: seqmap lists no sequences")
+    return out
+
+
+def write_seqmap(seqmap: dict[str, tuple[int, int]], path: str | os.PathLike) -> None:
+    with open(path, "w") as fh:
+        for name, (first, last) in seqmap.items():
+            fh.write(f"{name} empty {first:06d} {last:06d}\n")
+
+
+# ------------------------------------------------------------------------------------ validation
+
+def validate(seq: Sequence) -> None:
+    """Per-object checks of the official loader: unique id per frame, one image size per sequence."""
+    if len(seq) == 0:
+        return
+    key = seq.frames * (1 << 20) + seq.ids
+    order = np.argsort(key, kind="stable")
+    dup = np.flatnonzero(np.diff(key[order]) == 0)
+    if len(dup):
+        i, j = order[dup[0]], order[dup[0] + 1]
+        raise FormatError(f"{_where(seq, j)}: id {seq.ids[j]} appears twice in frame {seq.frames[j]} "
+                          f"(first at {_where(seq, i)})")
+    sizes = np.array([r["size"] for r in seq.rles], np.int64)
+    bad = np.flatnonzero((sizes != sizes[0]).any(axis=1))
+    if len(bad):
+        raise FormatError(f"{_where(seq, bad[0])}: mask size {tuple(sizes[bad[0]])} differs from "
+                          f"{tuple(sizes[0])} at {_where(seq, 0)}")
+    area = rle_ops.areas(seq.rles)
+    bad = np.flatnonzero(area > sizes[0, 0] * sizes[0, 1])
+    if len(bad):
+        raise FormatError(f"{_where(seq, bad[0])}: RLE string is corrupt (decodes to more pixels than the image)")
+
+
+def overlaps(seq: Sequence) -> list[tuple[int, int, int]]:
+    """``(frame, id_a, id_b)`` for every pair of masks that share pixels."""
+    import pycocotools.mask as mask_utils
+
+    found = []
+    for frame, idx in seq.by_frame().items():
+        if len(idx) < 2:
+            continue
+        rl = [seq.rles[i] for i in idx]
+        if rle_ops.areas([mask_utils.merge(rl, intersect=False)])[0] == rle_ops.areas(rl).sum():
+            continue
+        iou = mask_utils.iou(rl, rl, np.zeros(len(rl), np.uint8))
+        for a, b in zip(*np.nonzero(np.triu(iou, 1) > 0)):
+            found.append((frame, int(seq.ids[idx[a]]), int(seq.ids[idx[b]])))
+    return found
+
+
+def make_disjoint(seq: Sequence, frames: set[int]) -> Sequence:
+    """Resolve overlaps in ``frames``: a mask loses the pixels claimed by masks earlier in the file."""
+    rles = list(seq.rles)
+    groups = seq.by_frame()
+    for frame in frames:
+        idx = np.sort(groups[frame])
+        stack = rle_ops.decode([rles[i] for i in idx]).astype(bool)
+        taken = np.cumsum(stack, axis=2) > 1  # pixel already claimed by an earlier mask
+        new = rle_ops.encode(stack & ~taken)
+        for k, i in enumerate(idx):
+            rles[i] = new[k]
+    return Sequence(seq.name, seq.frames, seq.ids, seq.classes, rles, seq.source, seq.lines)
+
+
+def check_disjoint(seq: Sequence) -> None:
+    """Raise naming sequence, frame and ids when masks overlap."""
+    found = overlaps(seq)
+    if found:
+        shown = "; ".join(f"frame {f}: ids {a} and {b}" for f, a, b in found[:5])
+        more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+        raise FormatError(f"{seq.source}: sequence {seq.name} has overlapping masks: {shown}{more}")
+
+
+def check_frames(seq: Sequence, first: int, last: int, seqmap_path: str = "the seqmap") -> None:
+    """Raise when an object lies outside the frame range the seqmap gives for its sequence."""
+    bad = np.flatnonzero((seq.frames < first) | (seq.frames > last))
+    if len(bad):
+        raise FormatError(f"{_where(seq, bad[0])}: frame {seq.frames[bad[0]]} outside {first}..{last} "
+                          f"given for sequence {seq.name} in {seqmap_path}")
+
+
+def load_sequence(directory: str | os.PathLike, name: str, required: bool = True) -> Sequence:
+    """Load ``DIR/NAME.txt`` or the png folder ``DIR/NAME/``; an empty sequence when absent and not required."""
+    txt = os.path.join(directory, f"{name}.txt")
+    png = os.path.join(directory, name)
+    if os.path.isfile(txt):
+        return read_txt(txt, name)
+    if os.path.isdir(png):
+        return read_png_dir(png, name)
+    if required:
+        raise FormatError(f"{directory}: neither {name}.txt nor a png folder {name}/ found")
+    return Sequence.empty(name, txt)
