@@ -74,6 +74,23 @@ def cmd_viz(args) -> int:
     return 0
 
 
+def cmd_perturb(args) -> int:
+    from mots_ros.eval.perturb import Perturbation, perturb_dir
+
+    p = Perturbation(drop=args.drop, shift=args.shift, swap=args.swap, restart=args.restart,
+                     false_positive=args.false_positive)
+    perturb_dir(args.gt, args.seqmap, args.out, p, seed=args.seed)
+    print(f"wrote perturbed results to {args.out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from mots_ros.demo import run_demo
+
+    run_demo(args.out, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mots", description="Multi-Object Tracking and Segmentation tools (mots_ros).")
     p.add_argument("--version", action="version", version=f"mots_ros {__version__}")
@@ -134,6 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True, help="output folder, or a file ending in .mp4")
     v.add_argument("--fps", type=float, default=10.0, help="video frame rate (default 10)")
     v.set_defaults(func=cmd_viz)
+    q = sub.add_parser("perturb", help="derive a result set from ground truth by known perturbations",
+                       description="Write results that differ from the ground truth by dropped, shifted and eroded "
+                                   "masks, swapped and re-started ids, false positives and detections in ignore "
+                                   "regions: a known input to check an evaluator or a pipeline.")
+    q.add_argument("--gt", required=True, help="ground-truth folder (SEQ.txt or SEQ/ pngs)")
+    q.add_argument("--seqmap", required=True, help="seqmap file listing the sequences")
+    q.add_argument("--out", required=True, help="output folder for SEQ.txt results")
+    q.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    q.add_argument("--drop", type=float, default=0.1, help="probability to drop a mask (default 0.1)")
+    q.add_argument("--shift", type=float, default=0.2, help="probability to shift a mask (default 0.2)")
+    q.add_argument("--swap", type=float, default=0.02, help="per track: probability of an id swap (default 0.02)")
+    q.add_argument("--restart", type=float, default=0.05, help="per track: probability of a new id (default 0.05)")
+    q.add_argument("--false-positive", type=float, default=0.1,
+                   help="per frame: probability of a false positive (default 0.1)")
+    q.set_defaults(func=cmd_perturb)
+
+    m = sub.add_parser("demo", help="run the main job on built-in synthetic data",
+                       description="Synthesise a data set, derive results, evaluate them and render an overlay "
+                                   "video; prints the scores and where the outputs are.")
+    m.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    m.set_defaults(func=cmd_demo)
     return p
 
 

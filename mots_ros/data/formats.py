@@ -50,7 +50,7 @@ class Sequence:
     @property
     def size(self) -> tuple[int, int] | None:
         """(height, width) of the sequence, None when it has no objects."""
-        return tuple(self.rles[0]["size"]) if self.rles else None
+        return tuple(int(x) for x in self.rles[0]["size"]) if self.rles else None
 
     def by_frame(self) -> dict[int, np.ndarray]:
         """Object indices per frame (ascending frames, file order inside a frame)."""
@@ -245,8 +245,8 @@ def validate(seq: Sequence) -> None:
     sizes = np.array([r["size"] for r in seq.rles], np.int64)
     bad = np.flatnonzero((sizes != sizes[0]).any(axis=1))
     if len(bad):
-        raise FormatError(f"{_where(seq, bad[0])}: mask size {tuple(sizes[bad[0]])} differs from "
-                          f"{tuple(sizes[0])} at {_where(seq, 0)}")
+        raise FormatError(f"{_where(seq, bad[0])}: mask size {tuple(sizes[bad[0]].tolist())} differs from "
+                          f"{tuple(sizes[0].tolist())} at {_where(seq, 0)}")
     area = rle_ops.areas(seq.rles)
     bad = np.flatnonzero(area > sizes[0, 0] * sizes[0, 1])
     if len(bad):
@@ -284,13 +284,18 @@ def make_disjoint(seq: Sequence, frames: set[int]) -> Sequence:
     return Sequence(seq.name, seq.frames, seq.ids, seq.classes, rles, seq.source, seq.lines)
 
 
+def overlap_error(seq: Sequence, found: list[tuple[int, int, int]]) -> FormatError:
+    """The error for overlapping masks, naming sequence, frames and ids."""
+    shown = "; ".join(f"frame {f}: ids {a} and {b}" for f, a, b in found[:5])
+    more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
+    return FormatError(f"{seq.source}: sequence {seq.name} has overlapping masks: {shown}{more}")
+
+
 def check_disjoint(seq: Sequence) -> None:
     """Raise naming sequence, frame and ids when masks overlap."""
     found = overlaps(seq)
     if found:
-        shown = "; ".join(f"frame {f}: ids {a} and {b}" for f, a, b in found[:5])
-        more = f" (and {len(found) - 5} more)" if len(found) > 5 else ""
-        raise FormatError(f"{seq.source}: sequence {seq.name} has overlapping masks: {shown}{more}")
+        raise overlap_error(seq, found)
 
 
 def check_frames(seq: Sequence, first: int, last: int, seqmap_path: str = "the seqmap") -> None:

@@ -57,9 +57,27 @@ def label_map(rles: list[dict], values: np.ndarray, height: int, width: int, dty
 
 
 def from_label_map(labels: np.ndarray) -> tuple[np.ndarray, list[dict]]:
-    """Split a label map into (sorted nonzero values, their RLEs)."""
-    values = np.unique(labels)
-    values = values[values != 0]
-    if len(values) == 0:
-        return values, []
-    return values, encode(labels[:, :, None] == values[None, None, :])
+    """Split a non-negative integer label map into (sorted nonzero values, their RLEs).
+
+    Runs are found on the foreground pixels in column-major order, so the cost grows with the object area,
+    not with image size times object count.
+    """
+    h, w = labels.shape
+    flat = np.ascontiguousarray(labels.T).ravel()
+    fg = np.flatnonzero(flat)
+    vals = flat[fg]
+    values = np.flatnonzero(np.bincount(vals)) if len(vals) else np.zeros(0, np.int64)
+    objs = []
+    for v in values:
+        idx = fg[vals == v]
+        brk = np.flatnonzero(np.diff(idx) != 1) + 1
+        starts = idx[np.r_[0, brk]]
+        ends = idx[np.r_[brk - 1, len(idx) - 1]] + 1
+        counts = np.empty(2 * len(starts) + 1, np.int64)
+        counts[0] = starts[0]
+        counts[2:-1:2] = starts[1:] - ends[:-1]
+        counts[1::2] = ends - starts
+        counts[-1] = h * w - ends[-1]
+        objs.append({"size": [h, w], "counts": (counts if counts[-1] else counts[:-1]).tolist()})
+    rles = [r for i in range(0, len(objs), CHUNK) for r in mask_utils.frPyObjects(objs[i:i + CHUNK], h, w)]
+    return values.astype(labels.dtype), rles

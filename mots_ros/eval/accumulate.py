@@ -1,7 +1,7 @@
 """Per-sequence, per-class accumulator: every mask overlap the metrics need, computed once on RLE.
 
-One pycocotools ``iou`` call per frame gives the IoU of every result mask with every ground-truth mask and its
-intersection-over-area with each ignore region (``iscrowd=1``). Everything later (CLEAR, Identity, HOTA, DR) is
+pycocotools ``iou`` calls per frame give the IoU of every result mask with every ground-truth mask,
+its intersection-over-area with the ignore region (``iscrowd=1``) and the overlaps that make an input invalid. Everything later (CLEAR, Identity, HOTA, DR) is
 vectorised numpy over the sparse list of overlapping (gt, result) pairs.
 """
 from __future__ import annotations
@@ -51,38 +51,61 @@ class SequenceClassData:
                                  self.pair_iou[pk], self.pair_inter[pk])
 
 
-def accumulate(gt: Sequence, res: Sequence, first: int, last: int,
-               classes: tuple[int, ...]) -> dict[int, SequenceClassData]:
-    """Overlaps of ``res`` with ``gt`` for frames ``first..last``, split per class."""
+def _sparse(mat: np.ndarray, rows: np.ndarray, cols: np.ndarray, upper: bool = False):
+    if upper:
+        mat = np.triu(mat, 1)
+    a, b = np.nonzero(mat)
+    return rows[a], cols[b], mat[a, b]
+
+
+def frame_overlaps(gt: Sequence, res: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Same-frame overlaps as sparse ``(a, b, value)``: result x ground truth, ground truth x ground truth and
+    result x result (the last two only for a < b, to find invalid inputs).
+
+    Objects are indexed ``0..len(gt)-1`` for ``gt`` and ``len(gt)+i`` for ``res``. ``value`` is the IoU, or for
+    a ground-truth ignore object ``b`` the fraction of ``a``'s area inside it.
+    """
+    n = len(gt)
+    crowd = (gt.classes == IGNORE).astype(np.uint8)
     gt_groups, res_groups = gt.by_frame(), res.by_frame()
+    none = np.zeros(0, np.int64)
+    out = []
+    for frame in gt_groups.keys() | res_groups.keys():
+        g, t = gt_groups.get(frame, none), res_groups.get(frame, none)
+        g_rles, t_rles = [gt.rles[i] for i in g], [res.rles[i] for i in t]
+        if len(t) and len(g):
+            out.append(_sparse(mask_utils.iou(t_rles, g_rles, crowd[g]), t + n, g))
+        if len(g) > 1:
+            out.append(_sparse(mask_utils.iou(g_rles, g_rles, crowd[g]), g, g, upper=True))
+        if len(t) > 1:
+            out.append(_sparse(mask_utils.iou(t_rles, t_rles, np.zeros(len(t), np.uint8)), t + n, t + n, upper=True))
+    if not out:
+        return none, none.copy(), np.zeros(0)
+    return tuple(np.concatenate(x) for x in zip(*out))
+
+
+def overlapping_ids(seq: Sequence, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(frame, id_a, id_b)`` for overlap entries between two objects of ``seq`` (indices into it)."""
+    return [(int(seq.frames[i]), int(seq.ids[i]), int(seq.ids[j])) for i, j in zip(a, b)]
+
+
+def accumulate(gt: Sequence, res: Sequence, first: int, last: int, classes: tuple[int, ...],
+               overlaps: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[int, SequenceClassData]:
+    """Overlaps of ``res`` with ``gt`` for frames ``first..last``, split per class.
+
+    ``overlaps`` is :func:`frame_overlaps` of the same two sequences when already computed.
+    """
+    a, b, v = overlaps if overlaps is not None else frame_overlaps(gt, res)
+    n_gt = len(gt)
     gt_area, res_area = rle_ops.areas(gt.rles), rle_ops.areas(res.rles)
-    is_ign = gt.classes == IGNORE
-    res_keep = np.isin(res.classes, classes)
-    empty = np.zeros(0, np.int64)
-    pg, pt, piou, pinter = [], [], [], []
-    ign_inter = np.zeros(len(res), np.int64)  # pixels of each result mask inside the ignore region
-    for frame, t_idx in res_groups.items():
-        g_all = gt_groups.get(frame, empty)
-        t_idx = t_idx[res_keep[t_idx]]
-        if len(g_all) == 0 or len(t_idx) == 0:
-            continue
-        ious = mask_utils.iou([res.rles[i] for i in t_idx], [gt.rles[i] for i in g_all],
-                              is_ign[g_all].astype(np.uint8))
-        ti, gi = np.nonzero(ious > 0)
-        crowd = is_ign[g_all[gi]]
-        # ignore columns hold intersection / result area; GT masks are disjoint, so intersections add up
-        if crowd.any():
-            t_c = t_idx[ti[crowd]]
-            np.add.at(ign_inter, t_c, np.rint(ious[ti[crowd], gi[crowd]] * res_area[t_c]).astype(np.int64))
-        ti, gi = ti[~crowd], gi[~crowd]
-        t_o, g_o = t_idx[ti], g_all[gi]
-        same = res.classes[t_o] == gt.classes[g_o]
-        pt.append(t_o[same])
-        pg.append(g_o[same])
-        piou.append(ious[ti[same], gi[same]])
-    pt = np.concatenate(pt) if pt else empty
-    pg = np.concatenate(pg) if pg else empty
-    piou = np.concatenate(piou) if piou else np.zeros(0)
+    # result (row) against ground truth (column) entries
+    sel = (a >= n_gt) & (b < n_gt)
+    t_o, g_o, val = a[sel] - n_gt, b[sel], v[sel]
+    crowd = gt.classes[g_o] == IGNORE
+    # ignore objects are disjoint from each other, so the intersections with them add up
+    ign_inter = np.bincount(t_o[crowd], weights=np.rint(val[crowd] * res_area[t_o[crowd]]), minlength=len(res))
+    same = ~crowd & (res.classes[t_o] == gt.classes[g_o])
+    pt, pg, piou = t_o[same], g_o[same], val[same]
     # intersection from IoU and areas: I = iou * (A + B) / (1 + iou), exact after rounding
     pinter = np.rint(piou * (gt_area[pg] + res_area[pt]) / (1 + piou)).astype(np.int64)
     matched = np.zeros(len(res), bool)
@@ -98,9 +121,11 @@ def accumulate(gt: Sequence, res: Sequence, first: int, last: int,
         t_new = np.full(len(res), -1)
         t_new[t_sel] = np.arange(len(t_sel))
         keep = (g_new[pg] >= 0) & (t_new[pt] >= 0)
+        order = np.lexsort((t_new[pt[keep]], g_new[pg[keep]]))
         out[c] = SequenceClassData(
             num_frames=last - first + 1,
             gt_frame=gt.frames[g_sel], gt_id=gt.ids[g_sel], gt_area=gt_area[g_sel],
             tr_frame=res.frames[t_sel], tr_id=res.ids[t_sel], tr_area=res_area[t_sel], tr_ignored=ignored[t_sel],
-            pair_gt=g_new[pg[keep]], pair_tr=t_new[pt[keep]], pair_iou=piou[keep], pair_inter=pinter[keep])
+            pair_gt=g_new[pg[keep]][order], pair_tr=t_new[pt[keep]][order], pair_iou=piou[keep][order],
+            pair_inter=pinter[keep][order])
     return out

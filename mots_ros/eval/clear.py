@@ -61,17 +61,18 @@ def clear_counts(d: SequenceClassData) -> dict:
 
 
 def clear_scores(c: dict) -> dict:
-    """Scores from (possibly summed) counts, as fractions."""
-    n_gt, tp, fp, fn, ids = c["GT_dets"], c["TP"], c["FP"], c["FN"], c["IDS"]
-    nan = float("nan")
-    rec = tp / (tp + fn) if tp + fn and tp + fp else 0.0
-    prec = tp / (tp + fp) if tp + fn and tp + fp else 0.0
+    """Scores from (possibly summed) counts, as fractions.
+
+    The formulas of mots_tools; where a denominator is zero (no ground truth or no match in a sequence),
+    TrackEval's convention ``max(1, denominator)`` keeps every number defined.
+    """
+    n_gt, tp, fp, fn, ids = max(1, c["GT_dets"]), c["TP"], c["FP"], c["FN"], c["IDS"]  # n_gt = tp + fn
     return {
-        "sMOTSA": (c["iou_sum"] - fp - ids) / n_gt if n_gt else nan,
-        "MOTSA": 1 - (fn + fp + ids) / n_gt if n_gt else nan,
-        "MOTSP": c["iou_sum"] / tp if tp else nan,
-        "MOTSAL": 1 - (fn + fp + (math.log10(ids) if ids else 0)) / n_gt if n_gt else nan,
-        "MODSA": 1 - (fn + fp) / n_gt if n_gt else nan,
-        "Recall": rec,
-        "Precision": prec,
+        "sMOTSA": (c["iou_sum"] - fp - ids) / n_gt,
+        "MOTSA": (tp - fp - ids) / n_gt,
+        "MOTSP": c["iou_sum"] / max(1, tp),
+        "MOTSAL": (tp - fp - (math.log10(ids) if ids else 0)) / n_gt,
+        "MODSA": (tp - fp) / n_gt,
+        "Recall": tp / max(1, tp + fn),
+        "Precision": tp / max(1, tp + fp),
     }

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
 from mots_ros.data import formats
 from mots_ros.data.formats import CAR, PEDESTRIAN, FormatError, Sequence
-from mots_ros.eval.accumulate import SequenceClassData, accumulate
+from mots_ros.eval.accumulate import SequenceClassData, accumulate, frame_overlaps, overlapping_ids
 from mots_ros.eval.clear import COUNTS, clear_counts, clear_scores
 from mots_ros.eval.dr import dr_scores, dr_sums
 from mots_ros.eval.hota import combine_hota, hota_counts, hota_scores
@@ -51,32 +52,39 @@ def report_fields(raw: dict) -> dict:
 
 
 def load_pair(gt_dir: str, res_dir: str, seq: str, first: int, last: int, seqmap_path: str,
-              make_disjoint: bool) -> tuple[Sequence, Sequence]:
-    """Ground truth and results of one sequence, validated like the official tool."""
+              make_disjoint: bool) -> tuple[Sequence, Sequence, tuple]:
+    """Ground truth, results and their :func:`frame_overlaps` for one sequence, validated like the official tool."""
     gt = formats.load_sequence(gt_dir, seq)
     res = formats.load_sequence(res_dir, seq, required=False)
-    if len(res) == 0 and not res.source.endswith(".txt"):
+    if len(res) == 0 and not os.path.exists(res.source):
         log.warning("results for sequence %s not found in %s: counted as empty", seq, res_dir)
-    formats.check_disjoint(gt)
     formats.check_frames(gt, first, last, seqmap_path)
     formats.check_frames(res, first, last, seqmap_path)
     if gt.size and res.size and gt.size != res.size:
         raise FormatError(f"{res.source}: mask size {res.size} differs from the ground truth's {gt.size} "
                           f"({gt.source})")
-    found = formats.overlaps(res)
-    if found:
+    ov = frame_overlaps(gt, res)
+    a, b, _ = ov
+    n = len(gt)
+    in_gt, in_res = (a < n) & (b < n), (a >= n) & (b >= n)
+    if in_gt.any():
+        raise formats.overlap_error(gt, overlapping_ids(gt, a[in_gt], b[in_gt]))
+    if in_res.any():
+        found = overlapping_ids(res, a[in_res] - n, b[in_res] - n)
         if not make_disjoint:
-            formats.check_disjoint(res)
+            raise formats.overlap_error(res, found)
         log.warning("%s: %d overlapping mask pairs in %d frames made disjoint (the later mask loses the "
                     "contested pixels)", res.source, len(found), len({f for f, _, _ in found}))
         res = formats.make_disjoint(res, {f for f, _, _ in found})
-    return gt, res
+        ov = frame_overlaps(gt, res)
+    return gt, res, ov
 
 
-def evaluate_sequences(pairs: dict[str, tuple[Sequence, Sequence, int, int]]) -> dict:
-    """Scores of already loaded sequences: ``{class: {"combined": {...}, "per_sequence": {seq: {...}}}}``."""
+def evaluate_sequences(pairs: dict[str, tuple]) -> dict:
+    """Scores of loaded sequences ``{seq: (gt, res, first, last[, overlaps])}``:
+    ``{class: {"combined": {...}, "per_sequence": {seq: {...}}}}``."""
     classes = tuple(CLASSES.values())
-    data = {seq: accumulate(gt, res, first, last, classes) for seq, (gt, res, first, last) in pairs.items()}
+    data = {seq: accumulate(*p[:4], classes, *p[4:]) for seq, p in pairs.items()}
     out = {}
     for cname, cid in CLASSES.items():
         per_seq, raws = {}, []
@@ -88,19 +96,13 @@ def evaluate_sequences(pairs: dict[str, tuple[Sequence, Sequence, int, int]]) ->
     return out
 
 
-def evaluate(gt_dir: str, res_dir: str, seqmap_path: str, make_disjoint: bool = False,
-             progress: bool = False) -> dict:
+def evaluate(gt_dir: str, res_dir: str, seqmap_path: str, make_disjoint: bool = False) -> dict:
     """Evaluate every sequence of ``seqmap_path``; see :func:`evaluate_sequences` for the result layout."""
     seqmap = formats.read_seqmap(seqmap_path)
-    items = seqmap.items()
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc="loading", unit="seq")
     pairs = {}
-    for seq, (first, last) in items:
-        gt, res = load_pair(gt_dir, res_dir, seq, first, last, seqmap_path, make_disjoint)
-        pairs[seq] = (gt, res, first, last)
+    for seq, (first, last) in seqmap.items():
+        gt, res, ov = load_pair(gt_dir, res_dir, seq, first, last, seqmap_path, make_disjoint)
+        pairs[seq] = (gt, res, first, last, ov)
     return evaluate_sequences(pairs)
 
 

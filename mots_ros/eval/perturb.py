@@ -6,6 +6,7 @@ detections inside ignore regions. Output masks are disjoint (a later mask loses 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,14 +106,12 @@ def perturb(seq: Sequence, p: Perturbation | None = None, seed: int = 0) -> Sequ
             new_ids.append(int(rng.choice([1, 2])) * 1000 + 995 + int(rng.integers(5)))
         if not masks:
             continue
-        # disjoint: paint in order, earlier masks win; drop ids that appear twice (swap collisions)
+        # disjoint: earlier masks win (paint in reverse); an id that appears twice (swap collision) keeps its first
+        first = {tid: k for k, tid in reversed(list(enumerate(new_ids)))}
         labels = np.zeros((h, w), np.int32)
-        seen = set()
-        for m, tid in zip(masks, new_ids):
-            if tid in seen:
-                continue
-            seen.add(tid)
-            labels[m & (labels == 0)] = tid
+        for k in reversed(range(len(masks))):
+            if first[new_ids[k]] == k:
+                labels[masks[k]] = new_ids[k]
         values, enc = rle_ops.from_label_map(labels)
         frames += [frame] * len(values)
         ids += values.tolist()
@@ -134,3 +133,13 @@ def _avoid_half_iou(gt: Sequence, res: Sequence) -> Sequence:
         iou = mask_utils.iou([res.rles[i] for i in t_idx], [gt.rles[i] for i in g_idx], np.zeros(len(g_idx)))
         keep[t_idx[np.any(np.abs(iou - 0.5) < 1e-9, axis=1)]] = False
     return res.subset(keep)
+
+
+def perturb_dir(gt_dir: str, seqmap: str, out_dir: str, p: Perturbation | None = None, seed: int = 0) -> None:
+    """Write a perturbed result txt per seqmap sequence of ``gt_dir`` to ``out_dir``."""
+    from mots_ros.data import formats
+
+    os.makedirs(out_dir, exist_ok=True)
+    for k, seq in enumerate(formats.read_seqmap(seqmap)):
+        gt = formats.load_sequence(gt_dir, seq)
+        formats.write_txt(perturb(gt, p, seed=seed * 1000 + k), os.path.join(out_dir, f"{seq}.txt"))

@@ -1,0 +1,1 @@
+"""Overlay rendering of MOTS tracks: coloured masks, outlines and labels on camera images."""
