@@ -39,10 +39,18 @@ class Sequence:
     rles: list  # N dicts {'size': [h, w], 'counts': bytes}
     source: str = ""
     lines: np.ndarray = field(default=None)  # (N,) line number (txt) or frame (png) for messages
+    _areas: np.ndarray = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.lines is None:
             self.lines = np.arange(1, len(self.frames) + 1)
+
+    @property
+    def areas(self) -> np.ndarray:
+        """Pixel count of each mask (computed once)."""
+        if self._areas is None:
+            self._areas = rle_ops.areas(self.rles)
+        return self._areas
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -65,7 +73,8 @@ class Sequence:
         """The objects where the boolean or index array ``keep`` selects."""
         idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
         return Sequence(self.name, self.frames[idx], self.ids[idx], self.classes[idx],
-                        [self.rles[i] for i in idx], self.source, self.lines[idx])
+                        [self.rles[i] for i in idx], self.source, self.lines[idx],
+                        None if self._areas is None else self._areas[idx])
 
     @staticmethod
     def empty(name: str, source: str = "") -> "Sequence":
@@ -82,41 +91,50 @@ def _where(seq: Sequence, i: int) -> str:
 # ---------------------------------------------------------------------------------------------- txt
 
 def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
-    """Read a KITTI MOTS / MOTSChallenge txt file and validate it line by line."""
+    """Read a KITTI MOTS / MOTSChallenge txt file and validate it (vectorised; errors name file and line)."""
     path = str(path)
     name = name or Path(path).stem
-    frames, ids, classes, rles, lines = [], [], [], [], []
     try:
-        fh = open(path, "r")
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as e:
         raise FormatError(f"{path}: cannot read ({e.strerror})") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            fields = line.split(" ")
-            if len(fields) != 6:
-                raise FormatError(f"{path}:{lineno}: expected 6 space-separated fields "
-                                  f"'frame id class_id height width rle', got {len(fields)}")
+    lines = data.split(b"\n")
+    linenos = [k for k, line in enumerate(lines, 1) if line.strip()]
+    for k in linenos:  # exactly six single-space separated fields, as the official loader splits them
+        if lines[k - 1].strip().count(b" ") != 5:
+            n = len(lines[k - 1].strip().split(b" "))
+            raise FormatError(f"{path}:{k}: expected 6 space-separated fields "
+                              f"'frame id class_id height width rle', got {n}")
+    tokens = data.split()
+    try:
+        ints = np.array([tokens[k::6] for k in range(5)], dtype=bytes).astype(np.int64).T.reshape(-1, 5)
+    except ValueError:
+        for k in linenos:
             try:
-                t, i, c, h, w = (int(x) for x in fields[:5])
+                [int(x) for x in lines[k - 1].split()[:5]]
             except ValueError:
-                raise FormatError(f"{path}:{lineno}: frame, id, class_id, height and width must be integers, "
-                                  f"got {' '.join(fields[:5])!r}") from None
-            if c not in CLASS_NAMES:
-                raise FormatError(f"{path}:{lineno}: unknown class_id {c} (expected 1 car, 2 pedestrian, 10 ignore)")
-            if t < 0 or h <= 0 or w <= 0:
-                raise FormatError(f"{path}:{lineno}: frame must be >= 0 and height, width > 0")
-            if c != IGNORE and i // 1000 != c:
-                raise FormatError(f"{path}:{lineno}: id {i} does not encode class {c} (expected class*1000+instance)")
-            frames.append(t)
-            ids.append(i)
-            classes.append(c)
-            rles.append({"size": [h, w], "counts": fields[5].encode("ascii", "replace")})
-            lines.append(lineno)
-    seq = Sequence(name, np.array(frames, np.int64), np.array(ids, np.int64), np.array(classes, np.int64),
-                   rles, path, np.array(lines, np.int64))
+                raise FormatError(f"{path}:{k}: frame, id, class_id, height and width must be integers, got "
+                                  f"{b' '.join(lines[k - 1].split()[:5]).decode(errors='replace')!r}") from None
+        raise
+    t, i, c, h, w = ints.T
+    lines_arr = np.array(linenos, np.int64)
+    checks = (
+        (~np.isin(c, list(CLASS_NAMES)), lambda k: f"unknown class_id {c[k]} (expected 1 car, 2 pedestrian, 10 ignore)"),
+        ((t < 0) | (h <= 0) | (w <= 0), lambda k: "frame must be >= 0 and height, width > 0"),
+        ((c != IGNORE) & (i // 1000 != c), lambda k: f"id {i[k]} does not encode class {c[k]} "
+                                                      f"(expected class*1000+instance)"),
+    )
+    for bad, message in checks:
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise FormatError(f"{path}:{lines_arr[k]}: {message(k)}")
+    if len(h) and (h == h[0]).all() and (w == w[0]).all():
+        size = [int(h[0]), int(w[0])]  # one list shared by all objects (pycocotools only reads it)
+        rles = [{"size": size, "counts": tok} for tok in tokens[5::6]]
+    else:
+        rles = [{"size": [int(a), int(b)], "counts": tok} for a, b, tok in zip(h, w, tokens[5::6])]
+    seq = Sequence(name, t.copy(), i.copy(), c.copy(), rles, path, lines_arr)
     validate(seq)
     return seq
 
@@ -242,13 +260,13 @@ def validate(seq: Sequence) -> None:
         i, j = order[dup[0]], order[dup[0] + 1]
         raise FormatError(f"{_where(seq, j)}: id {seq.ids[j]} appears twice in frame {seq.frames[j]} "
                           f"(first at {_where(seq, i)})")
-    sizes = np.array([r["size"] for r in seq.rles], np.int64)
+    sizes = np.array([seq.rles[0]["size"]] if all(r["size"] is seq.rles[0]["size"] for r in seq.rles)
+                     else [r["size"] for r in seq.rles], np.int64)
     bad = np.flatnonzero((sizes != sizes[0]).any(axis=1))
     if len(bad):
         raise FormatError(f"{_where(seq, bad[0])}: mask size {tuple(sizes[bad[0]].tolist())} differs from "
                           f"{tuple(sizes[0].tolist())} at {_where(seq, 0)}")
-    area = rle_ops.areas(seq.rles)
-    bad = np.flatnonzero(area > sizes[0, 0] * sizes[0, 1])
+    bad = np.flatnonzero(seq.areas > sizes[0, 0] * sizes[0, 1])
     if len(bad):
         raise FormatError(f"{_where(seq, bad[0])}: RLE string is corrupt (decodes to more pixels than the image)")
 

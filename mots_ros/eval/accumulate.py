@@ -1,7 +1,7 @@
 """Per-sequence, per-class accumulator: every mask overlap the metrics need, computed once on RLE.
 
-pycocotools ``iou`` calls per frame give the IoU of every result mask with every ground-truth mask,
-its intersection-over-area with the ignore region (``iscrowd=1``) and the overlaps that make an input invalid. Everything later (CLEAR, Identity, HOTA, DR) is
+One compiled pass per sequence (:mod:`rle_kernel`) gives the IoU of every result mask with every ground-truth mask,
+its intersection-over-area with the ignore region and the overlaps that make an input invalid. Everything later (CLEAR, Identity, HOTA, DR) is
 vectorised numpy over the sparse list of overlapping (gt, result) pairs.
 """
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pycocotools.mask as mask_utils
 
-from mots_ros.data import rle as rle_ops
 from mots_ros.data.formats import IGNORE, Sequence
+from mots_ros.eval.rle_kernel import pair_intersections
 
 
 @dataclass
@@ -51,37 +50,22 @@ class SequenceClassData:
                                  self.pair_iou[pk], self.pair_inter[pk])
 
 
-def _sparse(mat: np.ndarray, rows: np.ndarray, cols: np.ndarray, upper: bool = False):
-    if upper:
-        mat = np.triu(mat, 1)
-    a, b = np.nonzero(mat)
-    return rows[a], cols[b], mat[a, b]
-
-
 def frame_overlaps(gt: Sequence, res: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Same-frame overlaps as sparse ``(a, b, value)``: result x ground truth, ground truth x ground truth and
-    result x result (the last two only for a < b, to find invalid inputs).
+    """Every same-frame overlap as sparse ``(a, b, value)``: result x ground truth, and ground truth x ground
+    truth and result x result with a < b (these make an input invalid).
 
     Objects are indexed ``0..len(gt)-1`` for ``gt`` and ``len(gt)+i`` for ``res``. ``value`` is the IoU, or for
-    a ground-truth ignore object ``b`` the fraction of ``a``'s area inside it.
+    a ground-truth ignore object ``b`` the fraction of ``a``'s area inside it (pycocotools' ``iscrowd``).
     """
     n = len(gt)
-    crowd = (gt.classes == IGNORE).astype(np.uint8)
-    gt_groups, res_groups = gt.by_frame(), res.by_frame()
-    none = np.zeros(0, np.int64)
-    out = []
-    for frame in gt_groups.keys() | res_groups.keys():
-        g, t = gt_groups.get(frame, none), res_groups.get(frame, none)
-        g_rles, t_rles = [gt.rles[i] for i in g], [res.rles[i] for i in t]
-        if len(t) and len(g):
-            out.append(_sparse(mask_utils.iou(t_rles, g_rles, crowd[g]), t + n, g))
-        if len(g) > 1:
-            out.append(_sparse(mask_utils.iou(g_rles, g_rles, crowd[g]), g, g, upper=True))
-        if len(t) > 1:
-            out.append(_sparse(mask_utils.iou(t_rles, t_rles, np.zeros(len(t), np.uint8)), t + n, t + n, upper=True))
-    if not out:
-        return none, none.copy(), np.zeros(0)
-    return tuple(np.concatenate(x) for x in zip(*out))
+    a, b, inter = pair_intersections([r["counts"] for r in gt.rles] + [r["counts"] for r in res.rles],
+                                     np.concatenate([gt.frames, res.frames]))
+    area = np.concatenate([gt.areas, res.areas])
+    crowd = np.concatenate([gt.classes == IGNORE, np.zeros(len(res), bool)])
+    cross = (a < n) & (b >= n)  # (gt, result) -> (result, gt)
+    a, b = np.where(cross, b, a), np.where(cross, a, b)
+    value = np.where(cross & crowd[b], inter / area[a], inter / (area[a] + area[b] - inter))
+    return a, b, value
 
 
 def overlapping_ids(seq: Sequence, a: np.ndarray, b: np.ndarray) -> list[tuple[int, int, int]]:
@@ -97,7 +81,7 @@ def accumulate(gt: Sequence, res: Sequence, first: int, last: int, classes: tupl
     """
     a, b, v = overlaps if overlaps is not None else frame_overlaps(gt, res)
     n_gt = len(gt)
-    gt_area, res_area = rle_ops.areas(gt.rles), rle_ops.areas(res.rles)
+    gt_area, res_area = gt.areas, res.areas
     # result (row) against ground truth (column) entries
     sel = (a >= n_gt) & (b < n_gt)
     t_o, g_o, val = a[sel] - n_gt, b[sel], v[sel]
