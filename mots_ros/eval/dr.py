@@ -13,9 +13,12 @@ from mots_ros.eval.accumulate import SequenceClassData
 
 
 def _dr_sums(owner: np.ndarray, inter: np.ndarray, owner_area: np.ndarray) -> tuple[float, float, float, int]:
-    """(sum of R_m, sum of R'_m numerators, sum of |m|, number of tracks) for one side."""
+    """(sum of R_m, sum of R'_m numerators, sum of |m|, number of tracks) for one side.
+
+    A track without pixels (only empty masks) is no track on pixel level and is left out.
+    """
     n = len(owner_area)
-    if n == 0:
+    if not (owner_area > 0).any():
         return 0.0, 0.0, 0.0, 0
     order = np.lexsort((-inter, owner))
     owner, inter = owner[order], inter[order]
@@ -23,7 +26,9 @@ def _dr_sums(owner: np.ndarray, inter: np.ndarray, owner_area: np.ndarray) -> tu
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(owner)), 0)) if len(owner) else owner
     rank = np.arange(len(owner)) - group_start + 1
     weighted = np.bincount(owner, weights=inter / rank, minlength=n)
-    return float(np.sum(weighted / owner_area)), float(weighted.sum()), float(owner_area.sum()), n
+    real = owner_area > 0
+    return (float(np.sum(weighted[real] / owner_area[real])), float(weighted.sum()), float(owner_area.sum()),
+            int(real.sum()))
 
 
 def dr_sums(d: SequenceClassData) -> dict:
