@@ -84,6 +84,50 @@ def cmd_perturb(args) -> int:
     return 0
 
 
+def cmd_track(args) -> int:
+    from mots_ros.tracking.run import track_files
+
+    counts = track_files(args.detections, args.config, args.out)
+    print(f"tracked {len(counts)} sequence(s) ({sum(counts.values())} tracks) into {args.out}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from mots_ros.tracking.tune import summary, tune
+
+    result = tune(args.detections, args.gt, args.seqmap, trials=args.trials, jobs=args.jobs, seed=args.seed,
+                  out=args.out, val_seqmap=args.val_seqmap, log=args.log)
+    print(summary(result))
+    print(f"\nwrote {args.out}" + (f" and {args.log}" if args.log else ""))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from mots_ros.engine.train import train
+
+    path = train(args.config, args.data, args.train_seqmap, args.out, val_seqmap=args.val_seqmap,
+                 resume=args.resume, device=args.device)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_infer(args) -> int:
+    from mots_ros.engine.infer import infer
+
+    n = infer(args.checkpoint, args.images, args.out, lookahead=args.lookahead, device=args.device)
+    print(f"wrote {n} detections to {args.out}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from mots_ros.engine.infer import run
+
+    run(args.images, args.seqmap, args.out, checkpoint=args.checkpoint, tracker_config=args.tracker_config,
+        device=args.device, lookahead=args.lookahead)
+    print(f"wrote results to {args.out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from mots_ros.demo import run_demo
 
@@ -166,6 +210,74 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--false-positive", type=float, default=0.1,
                    help="per frame: probability of a false positive (default 0.1)")
     q.set_defaults(func=cmd_perturb)
+
+    t = sub.add_parser("track", help="track detections with the TrackR-CNN tracker into KITTI MOTS results",
+                       description="Associate TrackR-CNN detections (one line per detection: 'frame x0 y0 x1 y1 "
+                                   "score class_id height width rle e_0 ... e_{D-1}') into tracks per class by "
+                                   "embedding distance and optional mask-IoU and box-centre cues (thesis ch. 3), "
+                                   "make the masks disjoint by score and write OUT/SEQ.txt in KITTI MOTS "
+                                   "format for `mots eval`.")
+    t.add_argument("--detections", required=True, metavar="DETS", help="a detection file SEQ.txt or a folder of them")
+    t.add_argument("--config", metavar="YAML",
+                   help="tracker parameters, a ROS 2 parameter file like config/tracker.yaml (default: the built-in "
+                        "defaults, the same as config/tracker.yaml)")
+    t.add_argument("--out", required=True, metavar="DIR", help="results folder: SEQ.txt per detection file")
+    t.set_defaults(func=cmd_track)
+
+    u = sub.add_parser("tune", help="random search for the tracker parameters on training sequences",
+                       description="Random search over the tracker parameters (thesis 4.1: 1000 trials on the "
+                                   "training set): each trial tracks every sequence of --seqmap and evaluates it; "
+                                   "the car parameters of the trial with the best car sMOTSA and the pedestrian "
+                                   "parameters of the trial with the best pedestrian sMOTSA are written to --out "
+                                   "(the same format as config/tracker.yaml). Deterministic for a seed.")
+    u.add_argument("--detections", required=True, metavar="DETS", help="folder of SEQ.txt detection files")
+    u.add_argument("--gt", required=True, help="ground-truth folder (SEQ.txt or SEQ/ pngs)")
+    u.add_argument("--seqmap", required=True, help="seqmap of the training sequences to tune on")
+    u.add_argument("--val-seqmap", help="also score the chosen parameters on these sequences")
+    u.add_argument("--trials", type=int, default=1000, help="number of random trials (default 1000)")
+    u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
+    u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")
+    u.add_argument("--log", metavar="TRIALS.csv", help="also write every trial's parameters and scores as CSV")
+    u.set_defaults(func=cmd_tune)
+
+    tr = sub.add_parser("train", help="train TrackR-CNN on a KITTI MOTS layout",
+                        description="Train TrackR-CNN (thesis ch. 3-4) on DATA/images/SEQ/*.png + "
+                                    "DATA/instances_txt/SEQ.txt (what `mots synth` writes). Multi-GPU: "
+                                    "torchrun --nproc_per_node N -m mots_ros.cli train ...")
+    tr.add_argument("--config", required=True, help="YAML with model: and train: sections, e.g. "
+                                                    "config/trackrcnn_small.yaml")
+    tr.add_argument("--data", required=True, help="data root holding images/ and instances_txt/")
+    tr.add_argument("--train-seqmap", required=True, help="seqmap of the training sequences")
+    tr.add_argument("--val-seqmap", help="seqmap of validation sequences (scored with mots eval)")
+    tr.add_argument("--out", required=True, help="run folder: checkpoints, log.csv, tensorboard/, val/")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    tr.set_defaults(func=cmd_train)
+
+    inf = sub.add_parser("infer", help="streaming TrackR-CNN inference on one sequence folder",
+                         description="Push the frames of SEQ_DIR one at a time through the streaming model and write "
+                                     "one line per detection: frame x0 y0 x1 y1 score class height width rle "
+                                     "association vector.")
+    inf.add_argument("--checkpoint", required=True, help="checkpoint written by mots train")
+    inf.add_argument("--images", required=True, help="folder of one sequence's frames (FRAME.png/.jpg)")
+    inf.add_argument("--out", required=True, help="detections file to write")
+    inf.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one; 0: causal)")
+    inf.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    inf.set_defaults(func=cmd_infer)
+
+    rn = sub.add_parser("run", help="inference and tracking of every sequence of a seqmap",
+                        description="For each sequence of SEQMAP: streaming inference on IMAGES/SEQ/ and tracking, "
+                                    "written as OUT/SEQ.txt for mots eval. Without --checkpoint the shipped demo "
+                                    "weights and their tuned tracker parameters are used.")
+    rn.add_argument("--images", required=True, help="folder with one image folder per sequence")
+    rn.add_argument("--seqmap", required=True, help="seqmap of the sequences to run")
+    rn.add_argument("--out", required=True, help="results folder")
+    rn.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights)")
+    rn.add_argument("--tracker-config", help="tracker YAML (default: the parameters tuned for the checkpoint)")
+    rn.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one)")
+    rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    rn.set_defaults(func=cmd_run)
 
     m = sub.add_parser("demo", help="run the main job on built-in synthetic data",
                        description="Synthesise a data set, derive results, evaluate them and render an overlay "

@@ -1,0 +1,138 @@
+"""Windows of consecutive frames from a KITTI MOTS layout, as torch training samples (thesis 3, 4: batches of 8
+consecutive frames). Imports torch; the rest of :mod:`mots_ros.data` does not.
+
+Layout: ``ROOT/images/SEQ/FRAME.png|jpg`` and ``ROOT/instances_txt/SEQ.txt`` (what ``mots synth`` writes, and
+KITTI MOTS / MOTS20 with their image folders). Ignore regions are not training targets.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mots_ros import MotsError
+from mots_ros.data import formats
+from mots_ros.data import rle as rle_ops
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def list_frames(image_dir: str) -> dict[int, str]:
+    """``{frame: path}`` of the images in a sequence folder (the file stem is the frame number)."""
+    if not os.path.isdir(image_dir):
+        raise MotsError(f"{image_dir}: image folder not found")
+    frames = {}
+    for name in os.listdir(image_dir):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in IMAGE_EXTENSIONS and stem.isdigit():
+            frames[int(stem)] = os.path.join(image_dir, name)
+    if not frames:
+        raise MotsError(f"{image_dir}: no FRAME.png/.jpg images")
+    return dict(sorted(frames.items()))
+
+
+def read_image(path: str) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array; a clear error for unreadable files."""
+    try:
+        with Image.open(path) as im:
+            return np.array(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise MotsError(f"{path}: cannot read image ({e})") from None
+
+
+@dataclass
+class Augment:
+    """Random augmentation, the same for every frame of a window (thesis 4: flip, gamma, scale)."""
+
+    flip: float = 0.5  # probability of a horizontal flip
+    gamma: tuple[float, float] = (0.7, 1.4)  # range of the gamma factor applied to intensities
+    scale: tuple[float, float] = (0.8, 1.2)  # range of the resize factor
+
+    def sample(self, rng: np.random.Generator) -> tuple[bool, float, float]:
+        return (bool(rng.random() < self.flip), float(rng.uniform(*self.gamma)), float(rng.uniform(*self.scale)))
+
+
+class FrameWindows(torch.utils.data.Dataset):
+    """Every run of ``window`` consecutive annotated frames of the seqmap's sequences (stride ``step``).
+
+    An item is ``(images, targets)``: ``window`` float tensors (3, H, W) in [0, 1] and torchvision-style target
+    dicts with ``boxes`` (N, 4) xyxy, ``labels`` (N,) 1 car / 2 pedestrian, ``masks`` (N, H, W) uint8 and
+    ``track_ids`` (N,) (KITTI ids ``class*1000+instance``).
+    """
+
+    def __init__(self, root: str, seqmap: str, window: int = 8, step: int = 1, augment: Augment | None = None,
+                 seed: int = 0):
+        self.root, self.window, self.augment = root, window, augment
+        self.rng = np.random.default_rng(seed)
+        self.sequences, self.items = {}, []
+        for seq, (first, last) in formats.read_seqmap(seqmap).items():
+            images = list_frames(os.path.join(root, "images", seq))
+            gt = formats.read_txt(os.path.join(root, "instances_txt", f"{seq}.txt"), seq)
+            formats.check_frames(gt, first, last, seqmap)
+            frames = [f for f in images if first <= f <= last]
+            missing = sorted(set(gt.frames.tolist()) - set(images))
+            if missing:
+                raise MotsError(f"{os.path.join(root, 'images', seq)}: no image for annotated frames {missing[:5]}")
+            self.sequences[seq] = (images, gt, gt.by_frame())
+            for start in range(0, max(1, len(frames) - window + 1), step):
+                self.items.append((seq, frames[start:start + window]))
+        if not self.items:
+            raise MotsError(f"{seqmap}: no frames found under {root}/images")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        seq, frames = self.items[index]
+        images, gt, groups = self.sequences[seq]
+        flip, gamma, scale = self.augment.sample(self.rng) if self.augment else (False, 1.0, 1.0)
+        out_images, targets = [], []
+        for f in frames:
+            img = torch.from_numpy(read_image(images[f])).permute(2, 0, 1).float().div_(255.0)
+            idx = groups.get(f, np.zeros(0, np.int64))
+            idx = idx[gt.classes[idx] != formats.IGNORE]
+            h, w = img.shape[1:]
+            if len(idx):
+                masks = torch.from_numpy(np.ascontiguousarray(
+                    rle_ops.decode([gt.rles[i] for i in idx]).transpose(2, 0, 1)))
+            else:
+                masks = torch.zeros((0, h, w), dtype=torch.uint8)
+            if masks.shape[1:] != img.shape[1:]:
+                raise MotsError(f"{images[f]}: image size {tuple(img.shape[1:])} differs from the annotation size "
+                                f"{tuple(masks.shape[1:])} in {gt.source}")
+            if flip:
+                img, masks = img.flip(-1), masks.flip(-1)
+            if gamma != 1.0:
+                img = img.pow(gamma)
+            if scale != 1.0:
+                size = (max(8, round(h * scale)), max(8, round(w * scale)))
+                img = torch.nn.functional.interpolate(img[None], size=size, mode="bilinear", align_corners=False)[0]
+                masks = torch.nn.functional.interpolate(masks[None].float(), size=size, mode="nearest")[0].byte()
+            keep = masks.flatten(1).any(dim=1).bool()
+            masks = masks[keep]
+            ids = torch.from_numpy(gt.ids[idx])[keep]
+            out_images.append(img)
+            targets.append({"boxes": masks_to_boxes(masks), "labels": ids // 1000, "masks": masks,
+                            "track_ids": ids})
+        return out_images, targets
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """Tight xyxy boxes (pixel edges, so a one-pixel mask has width 1) of (N, H, W) masks."""
+    if masks.shape[0] == 0:
+        return torch.zeros((0, 4), dtype=torch.float32)
+    rows, cols = masks.any(dim=2), masks.any(dim=1)
+    h, w = masks.shape[1:]
+    y0 = rows.float().argmax(dim=1)
+    y1 = h - rows.flip(1).float().argmax(dim=1)
+    x0 = cols.float().argmax(dim=1)
+    x1 = w - cols.flip(1).float().argmax(dim=1)
+    return torch.stack([x0, y0, x1, y1], dim=1).float()
+
+
+def collate_windows(batch):
+    """A batch of windows stays a list; the model consumes one window (a time batch) at a time."""
+    return batch

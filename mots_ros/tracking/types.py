@@ -1,0 +1,52 @@
+"""What flows into and out of the tracker, one frame at a time (see ``../shared/DESIGN.md``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class FrameDetections:
+    """The detections of one frame: boxes ``x0, y0, x1, y1`` (N, 4) float32, scores (N,) float32, classes (N,)
+    int64 (1 car, 2 pedestrian), COCO RLE masks (``{'size': [h, w], 'counts': bytes}``) and association
+    embeddings (N, D) float32. ``stamp`` is opaque (nanoseconds in ROS) and copied to the tracks."""
+
+    frame: int
+    stamp: int
+    height: int
+    width: int
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    masks: list
+    embeddings: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    @classmethod
+    def empty(cls, frame: int, stamp: int, height: int, width: int, dim: int) -> "FrameDetections":
+        """A frame without detections (embedding dimension ``dim``)."""
+        return cls(frame, stamp, height, width, np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
+                   np.zeros(0, np.int64), [], np.zeros((0, dim), np.float32))
+
+
+@dataclass
+class FrameTracks:
+    """The tracked objects of one frame: track ids (unique per class), classes, scores, boxes and disjoint RLE
+    masks as for :class:`FrameDetections`, and ``ages`` (N,) int64 = frames since the track started."""
+
+    frame: int
+    stamp: int
+    height: int
+    width: int
+    track_ids: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    masks: list
+    ages: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
