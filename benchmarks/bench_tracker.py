@@ -88,13 +88,13 @@ def main() -> int:
 
     from mots_ros.data import rle
     from mots_ros.tracking.config import ClassParams, TrackerConfig
-    from mots_ros.tracking.tracker import Tracker, make_disjoint
+    from mots_ros.tracking.tracker import Tracker, disjoint_by_score
 
     rng = np.random.default_rng(0)
     cars, peds, size, source = mask_pools(args.data, rng)
     frames = make_frames(args.frames, cars, peds, size, rng)
     Tracker(TrackerConfig()).step(frames[0])  # compile (or load) the numba kernel outside the timing
-    lost = [int((make_disjoint(f.masks, f.scores)[1] < rle.areas(f.masks)).sum()) for f in frames]
+    lost = [int((disjoint_by_score(f.masks, f.scores)[1] < rle.areas(f.masks)).sum()) for f in frames]
     print(f"{args.frames} frames of {2 * PER_CLASS} detections ({PER_CLASS} car, {PER_CLASS} pedestrian), "
           f"{size[0]}x{size[1]} masks from {source}, {DIM}-d embeddings; "
           f"{np.mean(lost):.1f} masks per frame lose pixels to a higher-scoring overlapping mask\n")

@@ -101,11 +101,17 @@ Y1 = torch.tensor([1, 1, 2, 2])
 C1 = torch.tensor([1, 1, 1, 1])
 
 
+def with_lone_pedestrian():
+    """E1 plus a pedestrian (class 2, id 3) at 0.6."""
+    return (torch.cat([E1, torch.tensor([[0.6]])]), torch.cat([Y1, torch.tensor([3])]),
+            torch.cat([C1, torch.tensor([2])]))
+
+
 def test_batch_hard_hand_computed():
     # anchors: 0: .5 - 1 + .2 < 0 -> 0; 1: .5 - .5 + .2 = .2; 2: 2 - .5 + .2 = 1.7; 3: 2 - 2.5 + .2 < 0 -> 0
     assert batch_hard_triplet(E1, Y1, C1, 0.2).item() == pytest.approx((0.2 + 1.7) / 4)
     # a lone pedestrian at 0.6 is neither an anchor nor a negative of the cars (triplets within a class)
-    E, Y, C = torch.cat([E1, torch.tensor([[0.6]])]), torch.cat([Y1, torch.tensor([3])]), torch.cat([C1, torch.tensor([2])])
+    E, Y, C = with_lone_pedestrian()
     assert batch_hard_triplet(E, Y, C, 0.2).item() == pytest.approx(0.475)
     # 2-D, Euclidean: a=(0,0), p=(3,4) (d=5), n=(0,1): anchor a: 5 - 1 + .2; anchor p: 5 - sqrt(18) + .2; n skipped
     E2 = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
@@ -128,7 +134,7 @@ def test_contrastive_hand_computed():
     assert contrastive(E1, Y1, C1, 1.0).item() == pytest.approx(9.0 / 16)
     assert contrastive(E1, Y1, C1, 0.2).item() == pytest.approx(8.5 / 16)
     # another class adds its own pairs only (1 self pair)
-    E, Y, C = torch.cat([E1, torch.tensor([[0.6]])]), torch.cat([Y1, torch.tensor([3])]), torch.cat([C1, torch.tensor([2])])
+    E, Y, C = with_lone_pedestrian()
     assert contrastive(E, Y, C, 0.2).item() == pytest.approx(8.5 / 17)
 
 
@@ -378,11 +384,12 @@ def test_pretrained_imagenet_from_hub_dir(tmp_path, monkeypatch):
     torch.save(resnet.state_dict(), tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
     model = tiny(pretrained="imagenet")
     assert model.config["frozen_bn"] is True and model.config["trainable_backbone_layers"] == 3
-    body = model.backbone.body.state_dict()
+    body = model.backbone.body
+    loaded = body.state_dict()
     for k, v in resnet.state_dict().items():
-        if k in body:
-            assert torch.equal(body[k], v), k
-    assert not model.backbone.body.conv1.weight.requires_grad and model.backbone.body.layer4[0].conv1.weight.requires_grad
+        if k in loaded:
+            assert torch.equal(loaded[k], v), k
+    assert not body.conv1.weight.requires_grad and body.layer4[0].conv1.weight.requires_grad
     # a wrong file is incompatible, with the file named
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "r34.pth")
     with pytest.raises(MotsError, match="r34.pth.*unexpected keys.*layer1.2"):

@@ -11,7 +11,7 @@ from mots_ros.data import formats, rle
 from mots_ros.tracking import detections_io
 from mots_ros.tracking.config import (ClassParams, TrackerConfig, load_tracker_config, save_tracker_config)
 from mots_ros.tracking.run import track_sequence
-from mots_ros.tracking.tracker import Tracker, make_disjoint, match
+from mots_ros.tracking.tracker import Tracker, disjoint_by_score, match
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
 H, W = 20, 40
@@ -90,13 +90,13 @@ def test_overlapping_masks_are_made_disjoint_by_score():
     assert masks.sum(axis=2).max() == 1
 
 
-def test_make_disjoint_equals_pixel_reference():
+def test_disjoint_by_score_equals_pixel_reference():
     rng = np.random.default_rng(1)
     for trial in range(200):
         h, w, n = int(rng.integers(1, 25)), int(rng.integers(1, 25)), int(rng.integers(1, 7))
         m = rng.random((h, w, n)) < rng.random()
         scores = rng.random(n).round(1)  # ties: the earlier mask wins
-        out, area = make_disjoint(rle.encode(m), scores)
+        out, area = disjoint_by_score(rle.encode(m), scores)
         ref, taken = m.copy(), np.zeros((h, w), bool)
         for i in np.argsort(-scores, kind="stable"):
             ref[:, :, i] &= ~taken

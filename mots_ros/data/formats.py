@@ -290,13 +290,13 @@ def overlaps(seq: Sequence) -> list[tuple[int, int, int]]:
 
 def make_disjoint(seq: Sequence, frames: set[int]) -> Sequence:
     """Resolve overlaps in ``frames``: a mask loses the pixels claimed by masks earlier in the file."""
+    from mots_ros.data.rle_runs import make_disjoint as disjoint_runs
+
     rles = list(seq.rles)
     groups = seq.by_frame()
     for frame in frames:
         idx = np.sort(groups[frame])
-        stack = rle_ops.decode([rles[i] for i in idx]).astype(bool)
-        taken = np.cumsum(stack, axis=2) > 1  # pixel already claimed by an earlier mask
-        new = rle_ops.encode(stack & ~taken)
+        new, _ = disjoint_runs([rles[i] for i in idx], np.arange(len(idx)))
         for k, i in enumerate(idx):
             rles[i] = new[k]
     return Sequence(seq.name, seq.frames, seq.ids, seq.classes, rles, seq.source, seq.lines)

@@ -1,6 +1,6 @@
 """Per-sequence, per-class accumulator: every mask overlap the metrics need, computed once on RLE.
 
-One compiled pass per sequence (:mod:`rle_kernel`) gives the IoU of every result mask with every ground-truth mask,
+One compiled pass per sequence (:mod:`mots_ros.data.rle_runs`) gives the IoU of every result mask with every ground-truth mask,
 its intersection-over-area with the ignore region and the overlaps that make an input invalid. Everything later (CLEAR, Identity, HOTA, DR) is
 vectorised numpy over the sparse list of overlapping (gt, result) pairs.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mots_ros.data.formats import IGNORE, Sequence
-from mots_ros.eval.rle_kernel import pair_intersections
+from mots_ros.data.rle_runs import pair_intersections
 
 
 @dataclass

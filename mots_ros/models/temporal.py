@@ -12,8 +12,6 @@ frames is already in that layout without a copy.
 """
 from __future__ import annotations
 
-from collections import deque
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,6 +50,15 @@ class SeparableConv3d(nn.Module):
         # conv3d picks a slow kernel for T = 1 on small maps)
         w = self.pointwise.weight
         return F.linear(x, w.view(w.shape[0], w.shape[1]), self.pointwise.bias).permute(0, 4, 1, 2, 3)
+
+    def step(self, ring: torch.Tensor, newest: int) -> torch.Tensor:
+        """One output time step from a (B, C, 3, H, W) ring buffer whose slot ``newest`` holds the latest input
+        (slots ``newest+1, newest+2, newest`` mod 3 in time order) -> (B, C, H, W)."""
+        order = [(s - newest - 1) % 3 for s in range(3)]  # time tap of each slot
+        w = self.depthwise.weight[:, :, order]
+        x = F.conv3d(ring, w, padding=(0, 1, 1), groups=w.shape[0]).squeeze(2).permute(0, 2, 3, 1)
+        w = self.pointwise.weight
+        return F.linear(x, w.view(w.shape[0], w.shape[1]), self.pointwise.bias).permute(0, 3, 1, 2)
 
 
 class TemporalBlock(nn.Module):
@@ -97,31 +104,44 @@ def pad_time(x: torch.Tensor, before: int, after: int) -> torch.Tensor:
 class TemporalStream:
     """A :class:`TemporalBlock` evaluated one time step at a time over per-level feature maps.
 
-    Every layer keeps its last 3 inputs in a ring buffer (``deque(maxlen=3)``), so each frame's features and each
-    layer's output for each time step are computed once, never again for overlapping windows. After the n-th push
-    (0-based) the block output of the window of frames ``n - 2L .. n`` (``L`` layers, first frame replicated at the
-    start) is available; pushing the last frame again replicates it at the end. This equals running the block on
-    the edge-padded sequence.
+    Every layer keeps its last 3 inputs per level in a ring buffer, a preallocated (1, C, 3, H, W)
+    ``channels_last_3d`` tensor whose slot ``n % 3`` the n-th step overwrites; the depthwise kernel is rotated in
+    time to match the slot order instead of moving data. So each frame's features and each layer's output for each
+    time step are computed once, never again for overlapping windows, and nothing is concatenated. After the n-th
+    push (0-based) the block output of the window of frames ``n - 2L .. n`` (``L`` layers, first frame replicated
+    at the start) is available; pushing the last frame again replicates it at the end. This equals running the
+    block on the edge-padded sequence.
     """
 
     def __init__(self, block: TemporalBlock):
         self.block = block
-        self.buffers: list[deque] = []
+        self.buffers: list[dict[str, torch.Tensor]] = [{} for _ in block.layers]
+        self.steps = 0
 
     def reset(self) -> None:
-        self.buffers = []
+        """Start a new sequence (the buffers are kept for reuse)."""
+        self.steps = 0
 
     def push(self, features: dict[str, torch.Tensor], output: bool = True) -> dict[str, torch.Tensor] | None:
         """Add one time step (level -> (1, C, H, W)); return the block output (level -> (1, C, H, W)), or None
         when ``output`` is False (the last layer is then skipped; earlier layers still advance)."""
-        x = {k: v.unsqueeze(2) for k, v in features.items()}
+        slot = self.steps % 3
+        first = self.steps == 0
+        self.steps += 1
         layers = self.block.layers
-        first = not self.buffers
-        if first:
-            self.buffers = [deque(maxlen=3) for _ in layers]
-        for i, (layer, buf) in enumerate(zip(layers, self.buffers)):
-            buf.extend([x] * (3 if first else 1))
-            if i == len(layers) - 1 and not output:
-                return None
-            x = {k: layer(torch.cat([step[k] for step in buf], dim=2)) for k in x}
-        return {k: v.squeeze(2) for k, v in x.items()}
+        out = {}
+        for name, x in features.items():
+            for i, (layer, buffers) in enumerate(zip(layers, self.buffers)):
+                buf = buffers.get(name)
+                if buf is None or buf.shape[-2:] != x.shape[-2:] or buf.dtype != x.dtype or buf.device != x.device:
+                    buf = buffers[name] = torch.empty((1, x.shape[1], 3, *x.shape[-2:]), dtype=x.dtype,
+                                                      device=x.device, memory_format=torch.channels_last_3d)
+                if first:
+                    buf.copy_(x.unsqueeze(2).expand(-1, -1, 3, -1, -1))
+                else:
+                    buf[:, :, slot].copy_(x)
+                if i == len(layers) - 1 and not output:
+                    break
+                x = layer.step(buf, slot)
+            out[name] = x
+        return out if output else None

@@ -11,20 +11,19 @@ matched at most ``keep_alive`` frames ago by the cost::
 greedily, a pair only when its cost is at most ``association_threshold``. Unmatched detections scoring at least
 ``new_track_score_threshold`` start new tracks. Masks of the output are then made disjoint: a pixel claimed by
 several goes to the highest-scoring detection (thesis ch. 3). This runs on the RLE runs in one compiled call per
-frame; no mask is decoded.
+frame (:func:`mots_ros.data.rle_runs.make_disjoint`); no mask is decoded.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pycocotools.mask as mask_utils
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from mots_ros import MotsError
-from mots_ros.eval.rle_kernel import _parse_runs
+from mots_ros.data.rle_runs import make_disjoint
 from mots_ros.tracking.config import ClassParams, TrackerConfig
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
@@ -32,134 +31,10 @@ CLASS_IDS = (1, 2)
 _FORBIDDEN = 1e9  # Hungarian cost of a pair above the association threshold (as the original implementation)
 
 
-# ------------------------------------------------------------------------------------------ disjoint masks
-
-@numba.njit(cache=True, nogil=True)
-def _subtract(a_s, a_e, la, run_s, run_e, b0, b1, out_s, out_e):
-    """Runs of ``a`` (la runs) minus runs ``b0:b1``, into out; returns the number of runs."""
-    k = 0
-    j = b0
-    for i in range(la):
-        s, e = a_s[i], a_e[i]
-        while j < b1 and run_e[j] <= s:
-            j += 1
-        t = j
-        while t < b1 and run_s[t] < e and s < e:
-            if run_s[t] > s:
-                out_s[k] = s
-                out_e[k] = run_s[t]
-                k += 1
-            if run_e[t] > s:
-                s = run_e[t]
-            t += 1
-        if s < e:
-            out_s[k] = s
-            out_e[k] = e
-            k += 1
-    return k
-
-
-@numba.njit(cache=True, nogil=True)
-def _put_count(x, buf, p):
-    """Append one (delta-coded) count in pycocotools' ``rleToString`` LEB128-like code."""
-    more = True
-    while more:
-        c = x & 0x1F
-        x >>= 5
-        more = (x != -1) if (c & 0x10) else (x != 0)
-        if more:
-            c |= 0x20
-        buf[p] = c + 48
-        p += 1
-    return p
-
-
-@numba.njit(cache=True, nogil=True)
-def _encode_runs(run_s, run_e, k, total, buf, p):
-    """Append the compressed RLE string of ``k`` foreground runs ``[s, e)`` (column-major pixel indices) of an
-    image of ``total`` pixels at ``buf[p:]``, with the counts of pycocotools' ``rleEncode``; returns the end."""
-    c2 = np.int64(0)  # the counts two back and one back (delta coding from the fourth count on)
-    c1 = np.int64(0)
-    pos = np.int64(0)
-    for m in range(2 * k + 1):
-        if m == 2 * k:
-            x = total - pos
-            if x == 0 and m > 0:
-                break
-        elif m % 2 == 0:
-            x = run_s[m // 2] - pos
-        else:
-            x = run_e[m // 2] - run_s[m // 2]
-        pos += x
-        p = _put_count(x - c2 if m > 2 else x, buf, p)
-        c2, c1 = c1, x
-    return p
-
-
-@numba.njit(cache=True, nogil=True)
-def _disjoint(buf, starts, lengths, order, total):
-    """Masks (compressed RLE strings) made disjoint in priority ``order``: each loses the pixels of masks before it.
-
-    Returns per mask its new area and, for masks that lost pixels, the new string ``out[begin[i]:end[i]]``.
-    """
-    n = len(starts)
-    run_ptr = np.empty(n + 1, np.int64)
-    cap = len(buf) // 2 + n + 1  # a run needs at least two count characters
-    run_s = np.empty(cap, np.int64)
-    run_e = np.empty(cap, np.int64)
-    _parse_runs(buf, starts, lengths, run_ptr, run_s, run_e)
-    nruns = run_ptr[n]
-    a_s, a_e = np.empty(nruns + 1, np.int64), np.empty(nruns + 1, np.int64)
-    b_s, b_e = np.empty(nruns + 1, np.int64), np.empty(nruns + 1, np.int64)
-    area = np.zeros(n, np.int64)
-    begin = np.zeros(n, np.int64)
-    end = np.zeros(n, np.int64)
-    out = np.empty(16 * (nruns + n), np.uint8)
-    p = 0
-    for x in range(n):
-        i = order[x]
-        i0, i1 = run_ptr[i], run_ptr[i + 1]
-        la = i1 - i0
-        a_s[:la] = run_s[i0:i1]
-        a_e[:la] = run_e[i0:i1]
-        original = np.sum(a_e[:la] - a_s[:la])
-        for y in range(x):
-            j = order[y]
-            j0, j1 = run_ptr[j], run_ptr[j + 1]
-            if la == 0 or j0 == j1 or run_e[j1 - 1] <= a_s[0] or a_e[la - 1] <= run_s[j0]:
-                continue
-            la = _subtract(a_s, a_e, la, run_s, run_e, j0, j1, b_s, b_e)
-            a_s, b_s = b_s, a_s
-            a_e, b_e = b_e, a_e
-        area[i] = np.sum(a_e[:la] - a_s[:la])
-        if area[i] < original:
-            need = p + 7 * (2 * la + 1)  # at most 7 characters per count
-            if need > len(out):
-                out = np.concatenate((out, np.empty(need + len(out), np.uint8)))
-            begin[i] = p
-            p = _encode_runs(a_s, a_e, la, total, out, p)
-            end[i] = p
-    return area, begin, end, out[:p]
-
-
-def make_disjoint(masks: list[dict], scores: np.ndarray) -> tuple[list[dict], np.ndarray]:
-    """Disjoint copies of RLE masks of one image: a pixel shared by several goes to the highest score (ties: the
-    earlier mask). Returns the masks and their areas (0 = nothing left); unchanged masks are the same objects."""
-    n = len(masks)
-    if n == 0:
-        return [], np.zeros(0, np.int64)
-    counts = [m["counts"] for m in masks]
-    lengths = np.fromiter(map(len, counts), np.int64, n)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
-    h, w = masks[0]["size"]
-    order = np.argsort(-np.asarray(scores, np.float64), kind="stable").astype(np.int64)
-    area, begin, end, out = _disjoint(np.frombuffer(b"".join(counts), np.uint8), starts, lengths, order, h * w)
-    result = list(masks)
-    if end.any():
-        data = out.tobytes()
-        for i in np.flatnonzero(end):
-            result[i] = {"size": [h, w], "counts": data[begin[i]:end[i]]}
-    return result, area
+def disjoint_by_score(masks: list[dict], scores: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """Disjoint masks of one frame: a pixel shared by several goes to the highest score (ties: the earlier mask).
+    Returns the masks and their areas (0 = nothing left)."""
+    return make_disjoint(masks, np.argsort(-np.asarray(scores, np.float64), kind="stable"))
 
 
 # ------------------------------------------------------------------------------------------------ tracker
@@ -270,7 +145,7 @@ class Tracker:
         idx = np.concatenate([q[0] for q in parts])
         ids = np.concatenate([q[1] for q in parts])
         ages = np.concatenate([q[2] for q in parts])
-        masks, area = make_disjoint([det.masks[i] for i in idx], det.scores[idx])
+        masks, area = disjoint_by_score([det.masks[i] for i in idx], det.scores[idx])
         keep = area > 0
         if not keep.all():
             idx, ids, ages = idx[keep], ids[keep], ages[keep]

@@ -1,9 +1,9 @@
-"""The numba RLE kernel gives exactly pycocotools' intersections for every same-frame pair."""
+"""The numba RLE run kernels equal pycocotools: intersections of every same-frame pair."""
 import numpy as np
 import pycocotools.mask as mask_utils
 
 from mots_ros.data import formats, rle
-from mots_ros.eval.rle_kernel import pair_intersections
+from mots_ros.data.rle_runs import pair_intersections
 
 
 def reference(rles, frames):

@@ -1,0 +1,98 @@
+"""`mots train` (incl. --resume), `mots infer`, `mots run` and the window dataset, on tiny synthetic data."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mots_ros.cli import main
+from mots_ros.data import formats
+from mots_ros.data.synth import generate
+from mots_ros.data.windows import Augment, FrameWindows, masks_to_boxes
+from mots_ros.tracking.detections_io import read_detections
+
+MODEL = {"backbone": "resnet18", "min_size": 64, "max_size": 96, "rpn_pre_nms_top_n_train": 100,
+         "rpn_post_nms_top_n_train": 50, "rpn_pre_nms_top_n_test": 50, "rpn_post_nms_top_n_test": 20,
+         "box_batch_size_per_image": 32, "box_score_thresh": 0.0, "box_detections_per_img": 5}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(str(root), sequences=2, frames=6, size=(64, 96), seed=3)
+    return root
+
+
+def config(tmp_path, steps):
+    path = tmp_path / f"cfg{steps}.yaml"
+    path.write_text(yaml.safe_dump({"model": MODEL, "train": {
+        "window": 3, "steps": steps, "lr": 1e-4, "warmup_steps": 1, "checkpoint_every": 2, "log_every": 1,
+        "workers": 0}}))
+    return str(path)
+
+
+def test_windows_are_consecutive_frames_with_targets(data):
+    ds = FrameWindows(str(data), str(data / "train.seqmap"), window=3)
+    images, targets = ds[0]
+    assert len(images) == len(targets) == 3 and images[0].shape == (3, 64, 96)
+    t = targets[0]
+    assert t["masks"].dtype == torch.uint8 and len(t["masks"]) == len(t["boxes"]) == len(t["track_ids"])
+    assert torch.equal(t["labels"], t["track_ids"] // 1000) and set(t["labels"].tolist()) <= {1, 2}
+    assert torch.equal(t["boxes"], masks_to_boxes(t["masks"]))
+
+
+def test_flip_moves_images_and_masks_together(data):
+    plain = FrameWindows(str(data), str(data / "train.seqmap"), window=2)
+    flipped = FrameWindows(str(data), str(data / "train.seqmap"), window=2,
+                           augment=Augment(flip=1.0, gamma=(1.0, 1.0), scale=(1.0, 1.0)))
+    (a, ta), (b, tb) = plain[1], flipped[1]
+    assert torch.equal(a[0].flip(-1), b[0]) and torch.equal(ta[0]["masks"].flip(-1), tb[0]["masks"])
+
+
+def test_masks_to_boxes_pixel_edges():
+    m = torch.zeros((1, 5, 6), dtype=torch.uint8)
+    m[0, 1, 2] = 1
+    assert masks_to_boxes(m).tolist() == [[2.0, 1.0, 3.0, 2.0]]
+
+
+def test_train_resume_infer_run_eval(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--train-seqmap", str(data / "train.seqmap"), "--out", str(out),
+            "--device", "cpu"]
+    assert main(args + ["--config", config(tmp_path, 3)]) == 0
+    assert (out / "model.pt").exists() and (out / "last.pt").exists() and (out / "tensorboard").is_dir()
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 3
+    # a longer schedule continues from the checkpoint instead of starting again
+    assert main(args + ["--config", config(tmp_path, 5), "--resume"]) == 0
+    steps = [int(r["step"]) for r in csv.DictReader(open(out / "log.csv"))]
+    assert steps == [1, 2, 3, 4, 5]
+
+    seq = next(iter(formats.read_seqmap(data / "val.seqmap")))
+    dets = tmp_path / "dets" / f"{seq}.txt"
+    assert main(["infer", "--checkpoint", str(out / "model.pt"), "--images", str(data / "images" / seq),
+                 "--out", str(dets), "--device", "cpu"]) == 0
+    frames = read_detections(dets)
+    assert all(f.embeddings.shape[1] == 128 for f in frames if len(f))
+    assert main(["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
+                 str(tmp_path / "res"), "--checkpoint", str(out / "model.pt"), "--device", "cpu"]) == 0
+    assert main(["eval", "--gt", str(data / "instances_txt"), "--results", str(tmp_path / "res"), "--seqmap",
+                 str(data / "val.seqmap")]) == 0
+    assert "sMOTSA" in capsys.readouterr().out
+
+
+def test_bad_checkpoints_name_the_file(data, tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(np.random.default_rng(0).bytes(1000))
+    for path in (bad, tmp_path / "missing.pt"):
+        assert main(["infer", "--checkpoint", str(path), "--images", str(data / "images" / "0000"),
+                     "--out", str(tmp_path / "d.txt"), "--device", "cpu"]) == 2
+        assert str(path) in capsys.readouterr().err
+
+
+def test_bad_config_names_the_key(data, tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {backbone: resnet18}\ntrain: {stepz: 3}\n")
+    assert main(["train", "--config", str(path), "--data", str(data), "--train-seqmap",
+                 str(data / "train.seqmap"), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown train keys ['stepz']" in capsys.readouterr().err
