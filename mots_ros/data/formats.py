@@ -90,17 +90,22 @@ def _where(seq: Sequence, i: int) -> str:
 
 # ---------------------------------------------------------------------------------------------- txt
 
-def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
-    """Read a KITTI MOTS / MOTSChallenge txt file and validate it (vectorised; errors name file and line)."""
-    path = str(path)
-    name = name or Path(path).stem
+def read_lines(path: str) -> tuple[bytes, list[bytes], list[int]]:
+    """(file content, its lines, the 1-based numbers of the non-empty ones) of a text file."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as e:
         raise FormatError(f"{path}: cannot read ({e.strerror})") from None
     lines = data.split(b"\n")
-    linenos = [k for k, line in enumerate(lines, 1) if line.strip()]
+    return data, lines, [k for k, line in enumerate(lines, 1) if line.strip()]
+
+
+def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
+    """Read a KITTI MOTS / MOTSChallenge txt file and validate it (vectorised; errors name file and line)."""
+    path = str(path)
+    name = name or Path(path).stem
+    data, lines, linenos = read_lines(path)
     for k in linenos:  # exactly six single-space separated fields, as the official loader splits them
         if lines[k - 1].strip().count(b" ") != 5:
             n = len(lines[k - 1].strip().split(b" "))

@@ -4,21 +4,21 @@ from __future__ import annotations
 import numpy as np
 import pycocotools.mask as mask_utils
 
+# pycocotools 2.0.11 keeps the object count of a call in a uint8 (OverflowError from 256 objects on)
+CHUNK = 255
+
 
 def encode(masks: np.ndarray) -> list[dict]:
     """Encode an (H, W) or (H, W, N) boolean array into a list of RLE dicts with ``bytes`` counts."""
     if masks.ndim == 2:
         masks = masks[:, :, None]
-    return mask_utils.encode(np.asfortranarray(masks.astype(np.uint8, copy=False)))
+    masks = np.asfortranarray(masks.astype(np.uint8, copy=False))
+    return [r for i in range(0, masks.shape[2], CHUNK) for r in mask_utils.encode(masks[:, :, i:i + CHUNK])]
 
 
 def decode(rles: list[dict]) -> np.ndarray:
     """Decode RLEs of one image size into an (H, W, N) uint8 array."""
     return mask_utils.decode(list(rles))
-
-
-# pycocotools 2.0.11 keeps the object count of a call in a uint8 (OverflowError from 256 objects on)
-CHUNK = 255
 
 
 def areas(rles: list[dict]) -> np.ndarray:

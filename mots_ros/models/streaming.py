@@ -36,14 +36,14 @@ def paste_masks_binary(masks: torch.Tensor, boxes: torch.Tensor, height: int, wi
     resized and thresholded inside its box only: no float image per detection.
     """
     out = np.zeros((len(masks), width, height), np.uint8)
-    masks, scale = expand_masks(masks, padding=1)
-    for i, (x0, y0, x1, y1) in enumerate(expand_boxes(boxes, scale).to(torch.int64).tolist()):
+    masks, scale = expand_masks(masks.float().cpu(), padding=1)  # small (N, 1, 30, 30): one transfer, then CPU
+    for i, (x0, y0, x1, y1) in enumerate(expand_boxes(boxes.float().cpu(), scale).to(torch.int64).tolist()):
         xa, xb, ya, yb = max(x0, 0), min(x1 + 1, width), max(y0, 0), min(y1 + 1, height)
         if xa >= xb or ya >= yb:
             continue
         size = (max(y1 - y0 + 1, 1), max(x1 - x0 + 1, 1))
         m = F.interpolate(masks[i:i + 1], size=size, mode="bilinear", align_corners=False)[0, 0]
-        out[i, xa:xb, ya:yb] = (m[ya - y0:yb - y0, xa - x0:xb - x0] >= threshold).T.cpu().numpy()
+        out[i, xa:xb, ya:yb] = (m[ya - y0:yb - y0, xa - x0:xb - x0] >= threshold).T.numpy()
     return out.transpose(2, 1, 0)
 
 
@@ -57,7 +57,7 @@ def frame_detections(det: dict, resized_size: tuple[int, int], frame: int, stamp
     if not len(det["scores"]):
         return FrameDetections.empty(frame, stamp, height, width, det["embeddings"].shape[1])
     boxes = resize_boxes(det["boxes"], resized_size, (height, width))
-    masks = rle.encode(paste_masks_binary(det["masks"].float(), boxes.float(), height, width, mask_threshold))
+    masks = rle.encode(paste_masks_binary(det["masks"], boxes, height, width, mask_threshold))
     return FrameDetections(frame, stamp, height, width, boxes.float().cpu().numpy(),
                            det["scores"].float().cpu().numpy(), det["labels"].cpu().numpy().astype(np.int64), masks,
                            det["embeddings"].float().cpu().numpy())

@@ -198,7 +198,7 @@ class TrackRCNN(MaskRCNN):
         detections, detector_losses = self.roi_heads(features, proposals, image_list.image_sizes, targets)
         losses.update(detector_losses)
         if self.training:
-            emb = self.assoc_head(features, [t["boxes"] for t in targets], image_list.image_sizes)
+            emb = self.assoc_head(features, [t["boxes"] for t in targets], image_list.image_sizes).float()
             ids = torch.cat([t["track_ids"] for t in targets])
             classes = torch.cat([t["labels"] for t in targets])
             cfg = self.config

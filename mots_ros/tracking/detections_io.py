@@ -56,13 +56,7 @@ def read_detections(path: str | os.PathLike) -> list[FrameDetections]:
     """Read and validate a detection file: one :class:`FrameDetections` per frame present, ascending, detections
     in file order; ``stamp`` = frame. Errors name the file and line."""
     path = str(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise MotsError(f"{path}: cannot read ({e.strerror})") from None
-    lines = data.split(b"\n")
-    linenos = [k for k, line in enumerate(lines, 1) if line.strip()]
+    data, lines, linenos = formats.read_lines(path)
     if not linenos:
         return []
     nf = len(lines[linenos[0] - 1].split())
