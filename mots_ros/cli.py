@@ -123,7 +123,7 @@ def cmd_run(args) -> int:
     from mots_ros.engine.infer import run
 
     run(args.images, args.seqmap, args.out, checkpoint=args.checkpoint, tracker_config=args.tracker_config,
-        device=args.device, lookahead=args.lookahead)
+        device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections)
     print(f"wrote results to {args.out}")
     return 0
 
@@ -277,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--tracker-config", help="tracker YAML (default: the parameters tuned for the checkpoint)")
     rn.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one)")
     rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    rn.add_argument("--save-detections", metavar="DIR", help="also write the detections (DIR/SEQ.txt), e.g. for "
+                                                             "mots tune")
     rn.set_defaults(func=cmd_run)
 
     m = sub.add_parser("demo", help="run the main job on built-in synthetic data",

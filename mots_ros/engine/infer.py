@@ -75,7 +75,7 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
 
 
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
-        device: str | None = None, lookahead: int | None = None) -> None:
+        device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None) -> None:
     """`mots run`: the shipped demo weights and their tuned tracker unless others are given."""
     from mots_ros import MotsError
     from mots_ros.models.weights import build_from_checkpoint
@@ -84,4 +84,5 @@ def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, track
         if not os.path.exists(DEMO_CHECKPOINT):
             raise MotsError(f"no --checkpoint given and the demo weights {DEMO_CHECKPOINT} are not installed")
         checkpoint, tracker_config = DEMO_CHECKPOINT, tracker_config or DEMO_TRACKER
-    run_sequences(build_from_checkpoint(checkpoint), images, seqmap, out, tracker_config, device, lookahead)
+    run_sequences(build_from_checkpoint(checkpoint), images, seqmap, out, tracker_config, device, lookahead,
+                  detections_dir)

@@ -43,6 +43,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision on CUDA
     workers: int = 2
     seed: int = 0
+    half_weights: bool = False  # final model.pt with float16 weights (half the size)
 
 
 def load_config(path: str) -> tuple[dict, TrainConfig, str | None]:
@@ -188,7 +189,7 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
             csv_file.close()
     final = os.path.join(out, "model.pt")
     if rank == 0:
-        save_checkpoint(final, model, step=step)
+        save_checkpoint(final, model, half=cfg.half_weights, step=step)
         if val_seqmap:
             _validate(model, data, val_seqmap, tracker_cfg, device, writer, step, out)
         writer.close()

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import _mobilenet_extractor, _resnet_fpn_extractor
 from torchvision.models.detection.image_list import ImageList
@@ -101,6 +103,8 @@ class TrackRCNN(MaskRCNN):
         trainable_backbone_layers: None: 3 with pretrained weights, all without (as torchvision).
         frozen_bn: None: frozen batch norm with pretrained weights, ``nn.BatchNorm2d`` without (as torchvision).
         bn_eps: None: 0.0 for COCO weights (as torchvision), else 1e-5.
+        box_head_size, mask_head_layers, assoc_hidden: widths of the box head MLP, the mask head's convolutions and
+            the association MLP (torchvision's 1024 / 4 x 256 and 1024 by default; smaller for compact models).
         **kwargs: further plain-valued :class:`~torchvision.models.detection.MaskRCNN` arguments (``box_score_thresh``,
             ``box_detections_per_img``, ``rpn_post_nms_top_n_test``, ...).
 
@@ -112,7 +116,8 @@ class TrackRCNN(MaskRCNN):
                  assoc_loss: str = "batch_hard", assoc_margin: float = 0.2, assoc_weight: float = 1.0,
                  assoc_quantile: float = 0.5, min_size: int = 800, max_size: int = 1333, pretrained: str | None = None,
                  weights_path: str | None = None, trainable_backbone_layers: int | None = None,
-                 frozen_bn: bool | None = None, bn_eps: float | None = None, **kwargs):
+                 frozen_bn: bool | None = None, bn_eps: float | None = None, box_head_size: int = 1024,
+                 mask_head_layers: tuple[int, ...] = (256, 256, 256, 256), assoc_hidden: int = 1024, **kwargs):
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
         if pretrained not in PRETRAINED:
@@ -140,17 +145,25 @@ class TrackRCNN(MaskRCNN):
                       assoc_loss=assoc_loss, assoc_margin=assoc_margin, assoc_weight=assoc_weight,
                       assoc_quantile=assoc_quantile, min_size=min_size, max_size=max_size, pretrained=pretrained,
                       weights_path=weights_path, trainable_backbone_layers=trainable_backbone_layers,
-                      frozen_bn=frozen_bn, bn_eps=bn_eps, **kwargs)
+                      frozen_bn=frozen_bn, bn_eps=bn_eps, box_head_size=box_head_size,
+                      mask_head_layers=list(mask_head_layers), assoc_hidden=assoc_hidden, **kwargs)
 
         net = build_backbone(backbone, frozen_bn, bn_eps, trainable_backbone_layers)
         if not backbone.startswith("resnet") and "rpn_anchor_generator" not in kwargs:
             # 3 levels ('0', '1', 'pool'): torchvision's anchors for MobileNetV3-FPN
             kwargs["rpn_anchor_generator"] = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
-        super().__init__(net, num_classes=num_classes, min_size=min_size, max_size=max_size, **kwargs)
+        if box_head_size != 1024 or tuple(mask_head_layers) != (256, 256, 256, 256):
+            # smaller RoI heads (torchvision's own otherwise, so that COCO weights fit)
+            kwargs["box_head"] = TwoMLPHead(net.out_channels * 7 ** 2, box_head_size)
+            kwargs["box_predictor"] = FastRCNNPredictor(box_head_size, num_classes)
+            kwargs["mask_head"] = MaskRCNNHeads(net.out_channels, tuple(mask_head_layers), 1)
+            kwargs["mask_predictor"] = MaskRCNNPredictor(mask_head_layers[-1], mask_head_layers[-1], num_classes)
+        super().__init__(net, num_classes=None if "box_predictor" in kwargs or "mask_predictor" in kwargs
+                         else num_classes, min_size=min_size, max_size=max_size, **kwargs)
         self.config = config
         self.lookahead = temporal_lookahead
         self.temporal = TemporalBlock(net.out_channels, temporal_layers, temporal_init) if temporal_layers else None
-        self.assoc_head = AssociationHead(net.out_channels, assoc_dim)
+        self.assoc_head = AssociationHead(net.out_channels, assoc_dim, hidden=assoc_hidden)
         load_pretrained(self, pretrained, weights_path)
         # NHWC for the 2D convolutions (3x faster on CPU here); parameters keep it through load_state_dict / .to()
         self.backbone.to(memory_format=torch.channels_last)

@@ -100,11 +100,17 @@ def load_pretrained(model: nn.Module, pretrained: str | None, path: str | os.Pat
     target.load_state_dict(state, strict=False)
 
 
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
-    """Write ``{'model': state_dict, 'config': model.config, **extra}`` atomically (temp file + rename)."""
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, half: bool = False, **extra) -> None:
+    """Write ``{'model': state_dict, 'config': model.config, **extra}`` atomically (temp file + rename).
+
+    ``half``: floating-point weights stored as float16 (half the file; loading casts them back to the model's
+    precision)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"model": model.state_dict(), "config": dict(model.config), **extra}, tmp)
+    state = model.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    torch.save({"model": state, "config": dict(model.config), **extra}, tmp)
     os.replace(tmp, path)
 
 

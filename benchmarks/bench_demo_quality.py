@@ -1,0 +1,59 @@
+"""Quality of the shipped demo weights on held-out synthetic data (a seed not used in training).
+
+Writes `mots synth` sequences with --seed (default 99; the weights were trained on seed 1), runs the streaming
+model and the tuned tracker on them exactly as `mots run` does, scores them with `mots eval` and checks the goal
+sMOTSA >= 70 for cars and pedestrians. Exit status 1 when the goal is missed.
+
+    .venv/bin/python benchmarks/bench_demo_quality.py [--checkpoint CKPT --tracker-config YAML] [--seed 99]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+GOAL = 70.0
+
+
+def main() -> int:
+    from mots_ros.data.synth import generate
+    from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run
+    from mots_ros.eval.evaluate import evaluate
+    from mots_ros.eval.report import format_table
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
+    ap.add_argument("--tracker-config", default=DEMO_TRACKER)
+    ap.add_argument("--seed", type=int, default=99, help="synthetic data seed (training used 1)")
+    ap.add_argument("--sequences", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--device", default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data")
+        generate(data, sequences=args.sequences, frames=args.frames, size=(188, 620), seed=args.seed)
+        seqmap = os.path.join(tmp, "all.seqmap")
+        with open(seqmap, "w") as out:
+            for name in ("train.seqmap", "val.seqmap"):
+                out.write(open(os.path.join(data, name)).read())
+        t = time.perf_counter()
+        run(os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), checkpoint=args.checkpoint,
+            tracker_config=args.tracker_config, device=args.device)
+        seconds = time.perf_counter() - t
+        results = evaluate(os.path.join(data, "instances_txt"), os.path.join(tmp, "res"), seqmap)
+    print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
+    frames = args.sequences * args.frames
+    print(f"\n{frames} held-out frames (seed {args.seed}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
+          f"inference + tracking)")
+    ok = True
+    for cls in ("car", "pedestrian"):
+        value = results[cls]["combined"]["sMOTSA"]
+        ok &= value >= GOAL
+        print(f"{cls:10s} sMOTSA {value:5.1f}  goal >= {GOAL:.0f}: {'met' if value >= GOAL else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
