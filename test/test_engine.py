@@ -96,3 +96,19 @@ def test_bad_config_names_the_key(data, tmp_path, capsys):
     assert main(["train", "--config", str(path), "--data", str(data), "--train-seqmap",
                  str(data / "train.seqmap"), "--out", str(tmp_path / "o")]) == 2
     assert "unknown train keys ['stepz']" in capsys.readouterr().err
+
+
+def test_compact_heads_and_half_checkpoint_round_trip(tmp_path):
+    from mots_ros.models.trackrcnn import TrackRCNN
+    from mots_ros.models.weights import build_from_checkpoint, save_checkpoint
+
+    model = TrackRCNN(backbone="mobilenet_v3_large", box_head_size=32, mask_head_layers=[16, 16], assoc_hidden=16,
+                      min_size=64, max_size=96)
+    assert model.roi_heads.box_head.fc7.out_features == 32 and model.assoc_head.mlp[1].out_features == 16
+    save_checkpoint(tmp_path / "full.pt", model)
+    save_checkpoint(tmp_path / "half.pt", model, half=True)
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * (tmp_path / "full.pt").stat().st_size
+    back = build_from_checkpoint(tmp_path / "half.pt")
+    for (k, a), b in zip(model.state_dict().items(), back.state_dict().values()):
+        expected = a.half().to(a.dtype) if a.is_floating_point() else a
+        assert b.dtype == a.dtype and torch.equal(b, expected), k
