@@ -1,0 +1,18 @@
+"""The shipped demo weights: present, at most 20 MB, loadable with weights_only, and tuned tracker parameters."""
+import os
+
+import torch
+
+from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
+from mots_ros.models.weights import build_from_checkpoint
+from mots_ros.tracking.config import load_tracker_config
+
+
+def test_demo_weights_ship_and_load():
+    assert os.path.getsize(DEMO_CHECKPOINT) <= 20 * 1024 * 1024
+    ckpt = torch.load(DEMO_CHECKPOINT, map_location="cpu", weights_only=True)
+    assert ckpt["config"]["assoc_dim"] == 128 and ckpt["config"]["temporal_layers"] == 2
+    model = build_from_checkpoint(DEMO_CHECKPOINT)
+    assert model.receptive_field == 5
+    cfg = load_tracker_config(DEMO_TRACKER)
+    assert cfg.car.detection_score_threshold > 0 and cfg.pedestrian.keep_alive >= 0
