@@ -277,20 +277,12 @@ def validate(seq: Sequence) -> None:
 
 
 def overlaps(seq: Sequence) -> list[tuple[int, int, int]]:
-    """``(frame, id_a, id_b)`` for every pair of masks that share pixels."""
-    import pycocotools.mask as mask_utils
+    """``(frame, id_a, id_b)`` for every pair of masks that share pixels (a before b in the file)."""
+    from mots_ros.data.rle_runs import pair_intersections
 
-    found = []
-    for frame, idx in seq.by_frame().items():
-        if len(idx) < 2:
-            continue
-        rl = [seq.rles[i] for i in idx]
-        if rle_ops.areas([mask_utils.merge(rl, intersect=False)])[0] == rle_ops.areas(rl).sum():
-            continue
-        iou = mask_utils.iou(rl, rl, np.zeros(len(rl), np.uint8))
-        for a, b in zip(*np.nonzero(np.triu(iou, 1) > 0)):
-            found.append((frame, int(seq.ids[idx[a]]), int(seq.ids[idx[b]])))
-    return found
+    a, b, _ = pair_intersections([r["counts"] for r in seq.rles], seq.frames)
+    order = np.lexsort((b, a, seq.frames[a]))
+    return [(int(seq.frames[i]), int(seq.ids[i]), int(seq.ids[j])) for i, j in zip(a[order], b[order])]
 
 
 def make_disjoint(seq: Sequence, frames: set[int]) -> Sequence:

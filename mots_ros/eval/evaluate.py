@@ -22,11 +22,13 @@ INT_FIELDS = COUNTS + ("IDTP", "IDFN", "IDFP")
 
 def score_class(parts: list[SequenceClassData]) -> tuple[dict, dict]:
     """Raw sums of one class over the given sequences -> (reportable scores, raw sums for combining)."""
+    clean = [p.without_ignored() for p in parts]  # TrackEval's preprocessing, for all but CLEAR
     raw = {}
-    for name, fn in (("clear", clear_counts), ("identity", identity_counts), ("dr", dr_sums)):
-        per = [fn(p if name == "clear" else p.without_ignored()) for p in parts]
+    for name, fn, data in (("clear", clear_counts, parts), ("identity", identity_counts, clean),
+                           ("dr", dr_sums, clean)):
+        per = [fn(p) for p in data]
         raw[name] = {k: sum(x[k] for x in per) for k in per[0]}
-    raw["hota"] = combine_hota([hota_counts(p.without_ignored()) for p in parts])
+    raw["hota"] = combine_hota([hota_counts(p) for p in clean])
     return report_fields(raw), raw
 
 
