@@ -106,7 +106,7 @@ def cmd_train(args) -> int:
     from mots_ros.engine.train import train
 
     path = train(args.config, args.data, args.train_seqmap, args.out, val_seqmap=args.val_seqmap,
-                 resume=args.resume, device=args.device)
+                 resume=args.resume, device=args.device, init=args.init)
     print(f"wrote {path}")
     return 0
 
@@ -131,7 +131,36 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     from mots_ros.demo import run_demo
 
-    run_demo(args.out, seed=args.seed)
+    run_demo(args.out, seed=args.seed, images=args.images, bag=args.bag, gt=args.gt, checkpoint=args.checkpoint,
+             tracker_config=args.tracker_config, device=args.device, frames=args.frames)
+    return 0
+
+
+def cmd_launch(args) -> int:
+    from mots_ros.ros.launcher import LaunchArgs, launch
+
+    return launch(LaunchArgs(camera_topic=args.camera_topic, model=args.model, checkpoint=args.checkpoint,
+                             device=args.device, namespace=args.namespace, use_sim_time=args.use_sim_time,
+                             rviz=args.rviz, params_file=args.params_file or "",
+                             extra_params=args.extra_params or []))
+
+
+def cmd_bag(args) -> int:
+    from mots_ros.ros import bag
+
+    if args.bag_command == "from-sequence":
+        n = bag.from_sequence(args.images, args.out_bag, rate=args.rate, topic=args.topic, frame_id=args.frame_id)
+        print(f"wrote {n} frames on {args.topic} to {args.out_bag}")
+    elif args.bag_command == "evaluate":
+        bag.evaluate(args.bag, args.gt, args.seqmap, realtime=args.realtime, json_out=args.json,
+                     checkpoint=args.checkpoint, tracker_config=args.tracker_config, topic=args.topic,
+                     sequence=args.sequence, device=args.device, out=args.out, use_running=args.use_running,
+                     namespace=args.namespace)
+    elif args.bag_command == "record":
+        counts = bag.record(args.out_bag, tuple(args.topics), duration=args.duration)
+        print(f"wrote {args.out_bag}: " + ", ".join(f"{n} messages on {t}" for t, n in counts.items()))
+    else:
+        print(f"wrote {bag.tracks_to_txt(args.tracks_bag, args.images_bag, args.out, args.topic, args.sequence)}")
     return 0
 
 
@@ -252,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--val-seqmap", help="seqmap of validation sequences (scored with mots eval)")
     tr.add_argument("--out", required=True, help="run folder: checkpoints, log.csv, tensorboard/, val/")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--init", metavar="CKPT", help="start from the weights of CKPT (a mots train checkpoint) "
+                                                  "wherever name and shape match; the others are listed and "
+                                                  "keep their initialisation (fine-tuning a changed model)")
     tr.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     tr.set_defaults(func=cmd_train)
 
@@ -281,12 +313,76 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "mots tune")
     rn.set_defaults(func=cmd_run)
 
-    m = sub.add_parser("demo", help="run the main job on built-in synthetic data",
-                       description="Synthesise a data set, derive results, evaluate them and render an overlay "
-                                   "video; prints the scores and where the outputs are.")
+    m = sub.add_parser("demo", help="the main job: a camera sequence through the ROS 2 node graph",
+                       description="Replay a built-in synthetic sequence (or --images / --bag) as a camera topic "
+                                   "through inference_node -> tracker_node (the real ROS 2 node graph, as "
+                                   "separate processes, with the shipped demo weights); writes the overlay video, "
+                                   "prints sMOTSA (where ground truth is known) and frames per second.")
     m.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
-    m.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the synthetic sequence (default 0; the demo "
+                                                       "weights were trained on seed 1)")
+    m.add_argument("--frames", type=int, default=60, help="frames of the synthetic sequence (default 60)")
+    m.add_argument("--images", help="an image folder (KITTI MOTS / MOTS20 layout) instead of synthetic data")
+    m.add_argument("--bag", help="a rosbag2 with sensor_msgs/Image instead of synthetic data")
+    m.add_argument("--gt", help="ground-truth folder (instances_txt) for --images / --bag")
+    m.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights)")
+    m.add_argument("--tracker-config", help="tracker parameter file (default: the demo weights' tuned one)")
+    m.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     m.set_defaults(func=cmd_demo)
+
+    la = sub.add_parser("launch", help="start the ROS 2 node graph without ros2 launch (pip-only set-up)",
+                        description="Start the nodes of launch/tracker.launch.py with the same parameter file, "
+                                    "arguments and remappings as separate processes; Ctrl-C stops them.")
+    la.add_argument("graph", choices=["tracker"], help="the launch file (tracker: tracker.launch.py)")
+    la.add_argument("--camera-topic", default="/camera/image_raw", help="sensor_msgs/Image input topic")
+    la.add_argument("--model", default="trackrcnn", help="model type (default trackrcnn)")
+    la.add_argument("--checkpoint", default="", help="checkpoint (default: the shipped demo weights)")
+    la.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    la.add_argument("--namespace", default="", help="namespace of the nodes and their topics")
+    la.add_argument("--use-sim-time", action="store_true", help="use /clock (replayed bags)")
+    la.add_argument("--rviz", action="store_true", help="also start rviz2 with rviz/mots.rviz when installed")
+    la.add_argument("--params-file", help="parameter file (default config/tracker.yaml)")
+    la.add_argument("--extra-params", action="append", metavar="YAML",
+                    help="further parameter files applied after --params-file (repeatable)")
+    la.set_defaults(func=cmd_launch)
+
+    bg = sub.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, record, to-txt")
+    bsub = bg.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True)
+    b = bsub.add_parser("from-sequence", help="an image folder -> rosbag2 (mcap) of stamped images")
+    b.add_argument("images", help="folder of frames (FRAME.png / FRAME.jpg)")
+    b.add_argument("out_bag", help="new bag folder")
+    b.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps (default 10)")
+    b.add_argument("--topic", default="/camera/image_raw", help="image topic (default /camera/image_raw)")
+    b.add_argument("--frame-id", default="camera", help="header frame_id (default camera)")
+    b = bsub.add_parser("evaluate", help="replay a bag through the nodes and score the tracks with mots eval",
+                        description="Start the nodes (or use running ones), replay the bag's images (as fast as "
+                                    "the nodes keep up, never dropping, or --realtime), record the tracks, map "
+                                    "stamps back to frames, write KITTI MOTS txt and run mots eval; prints the "
+                                    "scores, frames published/received/dropped and latency p50/p95.")
+    b.add_argument("bag", help="rosbag2 with sensor_msgs/Image")
+    b.add_argument("--gt", required=True, help="ground-truth folder (instances_txt)")
+    b.add_argument("--seqmap", required=True, help="seqmap holding the bag's sequence")
+    b.add_argument("--sequence", help="the seqmap sequence of the bag (default: from the bag's metadata)")
+    b.add_argument("--realtime", action="store_true", help="publish at the recorded rate (frames may drop)")
+    b.add_argument("--json", help="write the mots eval JSON plus a 'transport' section")
+    b.add_argument("--out", help="folder for results/ and logs/ (default: a new temporary folder)")
+    b.add_argument("--topic", help="image topic (default: the bag's only image topic)")
+    b.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights)")
+    b.add_argument("--tracker-config", help="tracker parameter file (default: the demo weights' tuned one)")
+    b.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    b.add_argument("--use-running", action="store_true", help="use nodes that are already running")
+    b.add_argument("--namespace", default="", help="namespace of the nodes")
+    b = bsub.add_parser("record", help="record topics (tracks, images, detections) to a new bag until Ctrl-C")
+    b.add_argument("out_bag", help="new bag folder")
+    b.add_argument("--topics", nargs="+", default=["/tracks"], help="topics (default /tracks)")
+    b.add_argument("--duration", type=float, help="stop after this many seconds")
+    b = bsub.add_parser("to-txt", help="tracks of a recorded bag -> KITTI MOTS txt, frames from the replayed bag")
+    b.add_argument("tracks_bag", help="bag written by mots bag record")
+    b.add_argument("--images-bag", required=True, help="the image bag that was replayed (frame numbering)")
+    b.add_argument("--out", required=True, help="results folder (SEQ.txt is written there)")
+    b.add_argument("--topic", help="tracks topic (default: the bag's only TrackedInstances topic)")
+    b.add_argument("--sequence", help="sequence name (default: from the images bag's metadata)")
+    bg.set_defaults(func=cmd_bag)
     return p
 
 

@@ -1,40 +1,60 @@
-"""`mots demo`: the main job on built-in data, end to end with the same functions the other commands use.
+"""`mots demo`: the main job end to end through the real ROS 2 node graph (no ROS install, no GPU needed).
 
-Writes a synthetic data set, derives a result set from its ground truth by known perturbations (the stand-in
-for a tracker until the model issues land), scores it with `mots eval` and renders the overlay video.
+A built-in synthetic sequence (``mots synth``, a seed the demo weights were not trained on), an image folder or a
+bag is replayed as a camera topic to inference_node -> tracker_node (separate processes, started as
+`mots launch tracker` does, with the shipped demo weights); the overlay images the tracker node publishes are
+written as a video, and the tracks are scored with `mots eval` where ground truth is known.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
-from mots_ros.data import formats
-from mots_ros.data.synth import generate
-from mots_ros.eval.evaluate import evaluate, nan_to_none
-from mots_ros.eval.perturb import perturb_dir
-from mots_ros.eval.report import format_table
-from mots_ros.viz.render import render
+from mots_ros import MotsError
 
 
-def run_demo(out: str = "out/demo", seed: int = 0) -> dict:
+def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, bag: str | None = None,
+             gt: str | None = None, checkpoint: str | None = None, tracker_config: str | None = None,
+             device: str = "auto", frames: int = 60) -> dict:
+    from mots_ros.eval.evaluate import nan_to_none
+    from mots_ros.eval.report import format_table
+    from mots_ros.ros.bag import from_sequence, replay_bag, score_result, transport_line
+    from mots_ros.viz.render import write_video
+
     t0 = time.perf_counter()
-    data = os.path.join(out, "data")
-    generate(data, sequences=3, frames=60, size=(188, 620), seed=seed)
-    gt_dir, seqmap = os.path.join(data, "instances_txt"), os.path.join(data, "val.seqmap")
-    results_dir = os.path.join(out, "results")
-    perturb_dir(gt_dir, seqmap, results_dir, seed=seed)
-    t1 = time.perf_counter()
-    results = evaluate(gt_dir, results_dir, seqmap)
-    t_eval = time.perf_counter() - t1
-    print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "F_DR", "TP", "FP", "FN", "IDS")))
-    with open(os.path.join(out, "eval.json"), "w") as fh:
-        json.dump(nan_to_none(results), fh, indent=1)
-    seq = next(iter(formats.read_seqmap(seqmap)))
-    video = render(os.path.join(data, "images", seq), os.path.join(results_dir, f"{seq}.txt"),
-                   os.path.join(out, f"overlay_{seq}.mp4"))
-    print(f"\nsMOTSA car {results['car']['combined']['sMOTSA']:.1f} / pedestrian "
-          f"{results['pedestrian']['combined']['sMOTSA']:.1f}; evaluation took {t_eval * 1000:.0f} ms, "
-          f"demo {time.perf_counter() - t0:.1f} s")
-    print(f"outputs in {out}/: data/ (images, ground truth, seqmaps), results/, eval.json, {os.path.basename(video)}")
-    return results
+    os.makedirs(out, exist_ok=True)
+    if bag is None:
+        if images is None:
+            from mots_ros.data.synth import generate
+
+            data = os.path.join(out, "data")
+            shutil.rmtree(data, ignore_errors=True)
+            generate(data, sequences=1, frames=frames, size=(188, 620), seed=seed)
+            images, gt = os.path.join(data, "images", "0000"), gt or os.path.join(data, "instances_txt")
+        bag = os.path.join(out, "camera.mcap")
+        shutil.rmtree(bag, ignore_errors=True)
+        from_sequence(images, bag, rate=10.0)
+    first, name, result = replay_bag(bag, out, checkpoint=checkpoint, tracker_config=tracker_config, device=device,
+                                     overlay=True)
+    if not result.received:
+        raise MotsError(f"no tracks came back from the nodes (logs in {os.path.join(out, 'logs')})")
+    video = write_video((result.overlays[f] for f in sorted(result.overlays)), os.path.join(out, "overlay.mp4"))
+    transport = result.transport()
+    report = {"transport": transport}
+    if gt:
+        name = name or "0000"
+        scores = score_result(result, name, (first, first + result.published - 1), gt, out)
+        print(format_table(scores, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
+        print(f"\nsMOTSA car {scores['car']['combined']['sMOTSA']:.1f} / pedestrian "
+              f"{scores['pedestrian']['combined']['sMOTSA']:.1f}")
+        report.update(nan_to_none(scores))
+    print(transport_line(transport) + " through inference_node -> tracker_node")
+    with open(os.path.join(out, "demo.json"), "w") as fh:
+        json.dump(report, fh, indent=1)
+    print(f"demo took {time.perf_counter() - t0:.1f} s; outputs in {out}/: {os.path.basename(video)} (overlay video "
+          f"from the /overlay topic), results/ (KITTI MOTS txt), demo.json, camera.mcap (the replayed bag), "
+          f"logs/ (node logs)" + (", data/ (synthetic images and ground truth)" if os.path.isdir(
+              os.path.join(out, "data")) else ""))
+    return report

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from mots_ros import MotsError
-from mots_ros.models.weights import load_checkpoint, save_checkpoint
+from mots_ros.models.weights import load_checkpoint, load_matching, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,11 @@ def _save_state(path: str, model, optimizer, scaler, step: int, train_cfg: Train
 
 
 def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: str | None = None,
-          resume: bool = False, device: str | None = None) -> str:
-    """Train and return the path of the final checkpoint (``OUT/model.pt``)."""
+          resume: bool = False, device: str | None = None, init: str | None = None) -> str:
+    """Train and return the path of the final checkpoint (``OUT/model.pt``).
+
+    ``init``: a checkpoint whose weights start the model wherever name and shape match (ignored when resuming
+    from ``OUT/last.pt``)."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -128,8 +131,13 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
         torch.set_rng_state(state["torch_rng"])
         rng.bit_generator.state = state["numpy_rng"]
         log.info("resumed %s at step %d", last, step)
-    elif resume:
-        log.warning("--resume: no checkpoint at %s, starting from scratch", last)
+    else:
+        if resume:
+            log.warning("--resume: no checkpoint at %s, starting from scratch", last)
+        if init:
+            skipped = load_matching(init, model)
+            log.info("initialised from %s; %d tensors kept their initialisation: %s", init, len(skipped),
+                     ", ".join(skipped))
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=10 ** 9,

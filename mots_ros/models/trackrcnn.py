@@ -49,15 +49,19 @@ class FrozenBatchNorm2d(torchvision.ops.FrozenBatchNorm2d):
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
 
-def build_backbone(name: str, frozen_bn: bool, bn_eps: float, trainable_layers: int) -> nn.Module:
-    """Backbone + FPN without weights (``out_channels`` 256; levels '0'-'3' + 'pool' for ResNets, '0', '1' +
-    'pool' for MobileNetV3)."""
+def build_backbone(name: str, frozen_bn: bool, bn_eps: float, trainable_layers: int,
+                   returned_layers: list[int] | None = None) -> nn.Module:
+    """Backbone + FPN without weights (``out_channels`` 256, levels '0', '1', ... + 'pool').
+
+    ``returned_layers``: the backbone stages fed to the FPN (torchvision's default when None: ResNet stages
+    1-4 at strides 4-32; MobileNetV3 stages 4 and 5, both at stride 32 — add stage 2 (stride 8) and 3 (16) for
+    small objects)."""
     norm = partial(FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d, eps=bn_eps)
     if name.startswith("resnet"):
         return _resnet_fpn_extractor(getattr(torchvision.models, name)(weights=None, norm_layer=norm),
-                                     trainable_layers)
+                                     trainable_layers, returned_layers)
     return _mobilenet_extractor(torchvision.models.mobilenet_v3_large(weights=None, norm_layer=norm), True,
-                                trainable_layers)
+                                trainable_layers, returned_layers)
 
 
 class AssociationHead(nn.Module):
@@ -103,6 +107,9 @@ class TrackRCNN(MaskRCNN):
         trainable_backbone_layers: None: 3 with pretrained weights, all without (as torchvision).
         frozen_bn: None: frozen batch norm with pretrained weights, ``nn.BatchNorm2d`` without (as torchvision).
         bn_eps: None: 0.0 for COCO weights (as torchvision), else 1e-5.
+        returned_layers: backbone stages fed to the FPN (:func:`build_backbone`; None: torchvision's).
+        anchor_sizes: anchor sizes in pixels per FPN level including 'pool' (same count per level), with aspect
+            ratios 0.5, 1, 2 (None: torchvision's, (32, 64, 128, 256, 512) on every level for MobileNetV3).
         box_head_size, mask_head_layers, assoc_hidden: widths of the box head MLP, the mask head's convolutions and
             the association MLP (torchvision's 1024 / 4 x 256 and 1024 by default; smaller for compact models).
         **kwargs: further plain-valued :class:`~torchvision.models.detection.MaskRCNN` arguments (``box_score_thresh``,
@@ -117,7 +124,8 @@ class TrackRCNN(MaskRCNN):
                  assoc_quantile: float = 0.5, min_size: int = 800, max_size: int = 1333, pretrained: str | None = None,
                  weights_path: str | None = None, trainable_backbone_layers: int | None = None,
                  frozen_bn: bool | None = None, bn_eps: float | None = None, box_head_size: int = 1024,
-                 mask_head_layers: tuple[int, ...] = (256, 256, 256, 256), assoc_hidden: int = 1024, **kwargs):
+                 mask_head_layers: tuple[int, ...] = (256, 256, 256, 256), assoc_hidden: int = 1024,
+                 returned_layers: list[int] | None = None, anchor_sizes: list[list[int]] | None = None, **kwargs):
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
         if pretrained not in PRETRAINED:
@@ -146,12 +154,19 @@ class TrackRCNN(MaskRCNN):
                       assoc_quantile=assoc_quantile, min_size=min_size, max_size=max_size, pretrained=pretrained,
                       weights_path=weights_path, trainable_backbone_layers=trainable_backbone_layers,
                       frozen_bn=frozen_bn, bn_eps=bn_eps, box_head_size=box_head_size,
-                      mask_head_layers=list(mask_head_layers), assoc_hidden=assoc_hidden, **kwargs)
+                      mask_head_layers=list(mask_head_layers), assoc_hidden=assoc_hidden,
+                      returned_layers=returned_layers, anchor_sizes=anchor_sizes, **kwargs)
 
-        net = build_backbone(backbone, frozen_bn, bn_eps, trainable_backbone_layers)
-        if not backbone.startswith("resnet") and "rpn_anchor_generator" not in kwargs:
-            # 3 levels ('0', '1', 'pool'): torchvision's anchors for MobileNetV3-FPN
-            kwargs["rpn_anchor_generator"] = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
+        net = build_backbone(backbone, frozen_bn, bn_eps, trainable_backbone_layers, returned_layers)
+        levels = len(net.fpn.inner_blocks) + 1  # + 'pool'
+        if anchor_sizes is None and not backbone.startswith("resnet"):
+            anchor_sizes = [[32, 64, 128, 256, 512]] * levels  # torchvision's anchors for MobileNetV3-FPN
+        if anchor_sizes is not None:
+            if len(anchor_sizes) != levels or len({len(a) for a in anchor_sizes}) != 1:
+                raise ValueError(f"anchor_sizes needs {levels} lists of equal length (one per FPN level incl. "
+                                 f"'pool'), got {anchor_sizes}")
+            kwargs["rpn_anchor_generator"] = AnchorGenerator(tuple(tuple(a) for a in anchor_sizes),
+                                                             ((0.5, 1.0, 2.0),) * levels)
         if box_head_size != 1024 or tuple(mask_head_layers) != (256, 256, 256, 256):
             # smaller RoI heads (torchvision's own otherwise, so that COCO weights fit)
             kwargs["box_head"] = TwoMLPHead(net.out_channels * 7 ** 2, box_head_size)

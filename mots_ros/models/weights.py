@@ -133,6 +133,18 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module) -> dict:
     return ckpt
 
 
+def load_matching(path: str | os.PathLike, model: nn.Module) -> list[str]:
+    """Copy the tensors of checkpoint ``path`` into ``model`` wherever name and shape match (warm start of a
+    changed model); returns the names of the model's tensors that were not loaded."""
+    ckpt = _checkpoint(path)
+    own = model.state_dict()
+    state = {k: v for k, v in ckpt["model"].items() if k in own and own[k].shape == v.shape}
+    if not state:
+        raise MotsError(f"{path}: no tensor matches the model in name and shape")
+    model.load_state_dict(state, strict=False)
+    return sorted(set(own) - set(state))
+
+
 def build_from_checkpoint(path: str | os.PathLike) -> nn.Module:
     """A :class:`~mots_ros.models.trackrcnn.TrackRCNN` built from the checkpoint's config with its weights (on CPU,
     in train mode like any new module; pretrained weights are not read again)."""

@@ -25,6 +25,7 @@ from mots_ros import MotsError
 NODE_NAME = "tracker_node"
 MATCHING = ("hungarian", "greedy")
 CLASSES = ("car", "pedestrian")
+NODE_ONLY = ("image_qos", "overlay_alpha", "image_cache")  # tracker_node parameters that are not tracker settings
 
 DESCRIPTIONS = {
     "matching": "Association method: 'hungarian' (least total cost) or 'greedy' (cheapest remaining pair first).",
@@ -101,7 +102,7 @@ def from_dict(params: dict, where: str = "") -> TrackerConfig:
     """A config from the ``ros__parameters`` mapping; missing keys keep their defaults, unknown keys are errors."""
     if not isinstance(params, dict):
         raise MotsError(f"{where}ros__parameters: expected a mapping, got {params!r}")
-    unknown = set(params) - {"matching", *CLASSES}
+    unknown = set(params) - {"matching", *CLASSES, *NODE_ONLY}
     if unknown:
         raise MotsError(f"{where}unknown key {sorted(unknown)[0]!r} (expected matching, car, pedestrian)")
     classes = {}

@@ -15,7 +15,7 @@ frame (:func:`mots_ros.data.rle_runs.make_disjoint`); no mask is decoded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -112,6 +112,12 @@ def match(cost: np.ndarray, threshold: float, method: str) -> tuple[np.ndarray, 
     return np.array(rows, np.int64), np.array(cols, np.int64)
 
 
+def _no_tracks():
+    """(track ids, classes, scores, boxes, masks, ages) of a frame without tracks."""
+    z = np.zeros(0, np.int64)
+    return z, z.copy(), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), [], z.copy()
+
+
 class Tracker:
     """The TrackR-CNN tracker: ``step`` once per frame (frame numbers increasing), ``reset`` between sequences.
 
@@ -135,9 +141,14 @@ class Tracker:
             raise MotsError(f"frame {det.frame} after frame {self._last_frame}: frames must increase "
                             f"(reset() the tracker for a new sequence)")
         dim = det.embeddings.shape[1]
+        if self._dim is None and len(det) == 0:  # the embedding size is not known before the first detection
+            self._last_frame = det.frame
+            return FrameTracks(det.frame, det.stamp, det.height, det.width, *_no_tracks())
         if self._dim is None:
             self._dim = dim
             self._tracks = {c: _Tracks.empty(dim) for c in CLASS_IDS}
+        elif dim != self._dim and len(det) == 0:
+            det = replace(det, embeddings=np.zeros((0, self._dim), np.float32))
         elif dim != self._dim:
             raise MotsError(f"frame {det.frame}: embedding dimension {dim}, the tracks have {self._dim}")
         self._last_frame = det.frame

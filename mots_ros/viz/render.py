@@ -53,10 +53,7 @@ def render(images_dir, tracks, out, fps: float = 10.0) -> str:
     groups = seq.by_frame()
     video = out.lower().endswith(".mp4")
     if video:
-        import imageio.v2 as imageio
-
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        writer = imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=1)
+        writer = _video_writer(out, fps)
     else:
         os.makedirs(out, exist_ok=True)
     first_shape = None
@@ -76,9 +73,31 @@ def render(images_dir, tracks, out, fps: float = 10.0) -> str:
             if image.shape != first_shape:
                 raise MotsError(f"{path}: image size {image.shape[1]}x{image.shape[0]} differs from the first "
                                 f"frame's {first_shape[1]}x{first_shape[0]}; a video needs one size")
-            # yuv420p needs even sizes: pad bottom/right by one black pixel where odd
-            writer.append_data(np.pad(drawn, ((0, drawn.shape[0] % 2), (0, drawn.shape[1] % 2), (0, 0))))
+            writer.append_data(_even(drawn))
     finally:
         if video:
             writer.close()
+    return out
+
+
+def _video_writer(out: str, fps: float):
+    import imageio.v2 as imageio
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    return imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=1)
+
+
+def _even(image: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: pad bottom/right by one black pixel where odd."""
+    return np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)))
+
+
+def write_video(frames, out: str, fps: float = 10.0) -> str:
+    """An mp4 of RGB frames (all of one size); returns ``out``."""
+    writer = _video_writer(out, fps)
+    try:
+        for image in frames:
+            writer.append_data(_even(image))
+    finally:
+        writer.close()
     return out

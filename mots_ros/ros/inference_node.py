@@ -1,0 +1,145 @@
+"""inference_node: camera images -> TrackR-CNN detections (thesis ch. 3-4), a thin adapter over
+:class:`~mots_ros.models.streaming.StreamingModel`.
+
+Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped);
+publishes ``detections`` (mots_ros/Detections) with the input header, and ``~/image_taken``
+(std_msgs/Header) with the header of every image the node takes from its queue, before running the model
+(flow control for replay without drops, monitoring of what reaches the node). The backbone features of each frame are
+computed once and kept in the ring buffer of the 3D convolutions; with lookahead k the detections of a frame are
+published when the frame k later arrives. Services: ``~/flush`` (publish the frames still waiting for their
+lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Parameters: :data:`params.INFERENCE`.
+"""
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from mots_ros import MotsError
+from mots_ros.msg import Detections
+from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
+from mots_ros.ros.params import INFERENCE, declare_all, image_qos
+
+
+def load_stream(p: dict, log):
+    """The :class:`StreamingModel` the parameters ``p`` describe (MotsError naming the file when the checkpoint
+    is missing or broken); an unavailable GPU or half precision on the CPU fall back with a warning."""
+    import torch
+
+    from mots_ros.engine.infer import DEMO_CHECKPOINT
+    from mots_ros.models.streaming import StreamingModel
+    from mots_ros.models.weights import build_from_checkpoint
+
+    if p["model_type"] != "trackrcnn":
+        raise MotsError(f"model_type {p['model_type']!r} is not available (supported: 'trackrcnn')")
+    device = p["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        log.warning(f"device {device!r}: no CUDA device available, running on the CPU")
+        device = "cpu"
+    half = p["half"]
+    if half and not device.startswith("cuda"):
+        log.warning("half precision needs a CUDA device; running in float32")
+        half = False
+    checkpoint = p["checkpoint"] or DEMO_CHECKPOINT
+    model = build_from_checkpoint(checkpoint)
+    if p["input_min_size"] > 0:
+        model.transform.min_size = (int(p["input_min_size"]),)
+    if p["input_max_size"] > 0:
+        model.transform.max_size = int(p["input_max_size"])
+    stream = StreamingModel(model, lookahead=None if p["lookahead"] < 0 else p["lookahead"], device=device,
+                            score_threshold=p["score_threshold"] or None, half=half)
+    log.info(f"loaded {checkpoint} ({model.config['backbone']}, lookahead {stream.lookahead}) on {device}"
+             + (" in float16" if half else ""))
+    return stream
+
+
+class InferenceNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("inference_node", **kwargs)
+        self.params = declare_all(self, INFERENCE)
+        self.stream = load_stream(self.params, self.get_logger())
+        if self.params["lookahead"] < 0:  # publish the effective value (read by `mots bag evaluate`)
+            self.set_parameters([rclpy.Parameter("lookahead", value=self.stream.lookahead)])
+        self.pub = self.create_publisher(Detections, "detections", 10)
+        self.taken_pub = self.create_publisher(Header, "~/image_taken", 10)
+        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]))
+        self.create_service(Trigger, "~/flush", self.on_flush)
+        self.create_service(Trigger, "~/reset", self.on_reset)
+        self.headers = {}  # frame -> header of the frames waiting for their lookahead
+        self.frame = 0
+        self.last = None  # (stamp ns, (height, width)) of the previous frame
+        self.dropped = 0
+
+    def on_image(self, msg: Image) -> None:
+        topic = self.sub.topic_name
+        self.taken_pub.publish(msg.header)
+        try:
+            rgb = image_to_rgb(msg)
+        except ImageError as e:
+            self.dropped += 1
+            self.get_logger().warning(f"{topic}: frame stamped {stamp_ns(msg.header.stamp)} dropped: {e} "
+                                      f"({self.dropped} dropped so far)")
+            return
+        stamp = stamp_ns(msg.header.stamp)
+        if self.last is not None and (stamp < self.last[0] or rgb.shape[:2] != self.last[1]):
+            why = "time went back" if stamp < self.last[0] else f"size changed {self.last[1]} -> {rgb.shape[:2]}"
+            self.get_logger().warning(f"{topic}: {why}: new sequence, waiting frames flushed")
+            self.publish(self.stream.flush())
+        self.last = (stamp, rgb.shape[:2])
+        self.headers[self.frame] = msg.header
+        self.frame += 1
+        try:
+            self.publish(self.stream.push(rgb, self.frame - 1, stamp))
+        except Exception as e:  # a robot keeps running: report, forget the sequence, go on
+            self.get_logger().error(f"{topic}: inference failed on the frame stamped {stamp}: {e!r}; "
+                                    f"sequence reset")
+            self.stream.reset()
+            self.headers.clear()
+
+    def publish(self, detections) -> None:
+        for det in detections:
+            self.pub.publish(detections_to_msg(det, self.headers.pop(det.frame)))
+
+    def on_flush(self, request, response):
+        n = len(self.headers)
+        self.publish(self.stream.flush())
+        self.last = None
+        response.success, response.message = True, f"flushed {n} waiting frames"
+        return response
+
+    def on_reset(self, request, response):
+        self.stream.reset()
+        n = len(self.headers)
+        self.headers.clear()
+        self.last = None
+        response.success, response.message = True, f"reset ({n} waiting frames discarded)"
+        return response
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = InferenceNode()
+    except (MotsError, ValueError) as e:
+        rclpy.logging.get_logger("inference_node").fatal(str(e))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The parameters of the two nodes: names, defaults and descriptions in one table each (no rclpy import), so the
+nodes declare them, ``config/tracker.yaml`` documents them and the launch-file test checks against them."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from mots_ros.tracking.config import CLASSES, DESCRIPTIONS, ClassParams
+
+QOS_CHOICES = ("sensor_data", "reliable")
+
+INFERENCE = {
+    "model_type": ("trackrcnn", "Model family; 'trackrcnn' (thesis ch. 3-4) is the one implemented."),
+    "checkpoint": ("", "Checkpoint written by `mots train` (loaded with weights_only=True); empty: the shipped "
+                       "demo weights."),
+    "device": ("auto", "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; an unavailable GPU falls back "
+                       "to the CPU with a warning."),
+    "input_min_size": (0, "Shorter image side after resizing, in pixels (0: the checkpoint's)."),
+    "input_max_size": (0, "Longer image side limit after resizing, in pixels (0: the checkpoint's)."),
+    "score_threshold": (0.0, "Detections scoring below this are not published (0: all the model returns, as "
+                              "`mots run`; the tracker applies its own per-class thresholds)."),
+    "lookahead": (-1, "Future frames in a frame's window of the 3D convolutions: detections of frame t are "
+                      "published when frame t+k arrives (-1: the checkpoint's, the thesis's centred window; "
+                      "0: causal, no delay)."),
+    "half": (False, "float16 inference (CUDA only)."),
+    "image_qos": ("sensor_data", "QoS of the image subscription: 'sensor_data' (best effort, depth 1: stale "
+                                 "frames are dropped) or 'reliable' (depth 1)."),
+}
+
+TRACKER = {
+    "matching": ("hungarian", DESCRIPTIONS["matching"]),
+    **{f"{c}.{f.name}": (f.default, f"{c}: {DESCRIPTIONS[f.name]}") for c in CLASSES for f in fields(ClassParams)},
+    "image_qos": ("sensor_data", "QoS of the image subscription used for the overlay: 'sensor_data' or "
+                                 "'reliable'."),
+    "overlay_alpha": (0.5, "Opacity of the mask colours in the overlay image."),
+    "image_cache": (30, "Camera images kept to draw the overlay of detections that arrive later (lookahead)."),
+}
+
+NODES = {"inference_node": INFERENCE, "tracker_node": TRACKER}
+
+
+def tracker_dict(values: dict) -> dict:
+    """The ``ros__parameters`` mapping of :func:`mots_ros.tracking.config.from_dict` from flat node parameters
+    (``car.keep_alive`` -> ``{'car': {'keep_alive': ...}}``)."""
+    out: dict = {"matching": values["matching"]}
+    for c in CLASSES:
+        out[c] = {f.name: values[f"{c}.{f.name}"] for f in fields(ClassParams)}
+    return out
+
+
+def declare_all(node, table: dict) -> dict:
+    """Declare every parameter of ``table`` on the rclpy ``node`` with its description; returns their values."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    for name, (default, description) in table.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=description))
+    return {name: node.get_parameter(name).value for name in table}
+
+
+def image_qos(name: str):
+    """QoS profile of an image subscription: depth 1 (a late frame replaces the waiting one), best effort for
+    'sensor_data', reliable for 'reliable'."""
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    if name not in QOS_CHOICES:
+        raise ValueError(f"image_qos must be one of {QOS_CHOICES}, got {name!r}")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.BEST_EFFORT if name == "sensor_data" else
+                      ReliabilityPolicy.RELIABLE)

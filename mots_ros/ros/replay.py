@@ -1,0 +1,191 @@
+"""Feed camera frames to a running node graph and collect what it publishes: the client side of `mots demo`,
+`mots bag evaluate`, the node tests and benchmarks/bench_nodes.py.
+
+Without ``realtime`` the next frame goes out when the inference node has taken the previous one from its
+queue (its ``~/image_taken`` topic), so the depth-1 image queue never drops a frame and the graph runs as fast
+as it can; at the end the frames still waiting for their lookahead are flushed (``~/flush`` service). With
+``realtime`` frames go out at their stamps' pace and frames the nodes could not keep up with are counted as
+dropped. Latency is measured from publishing an image to receiving its tracks (same clock, this process)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from mots_ros import MotsError
+from mots_ros.msg import TrackedInstances
+from mots_ros.ros.convert import image_to_rgb, msg_to_tracks, stamp_ns
+from mots_ros.tracking.types import FrameTracks
+
+
+@dataclass
+class ReplayResult:
+    tracks: dict = field(default_factory=dict)  # frame -> FrameTracks
+    overlays: dict = field(default_factory=dict)  # frame -> (H, W, 3) uint8, when asked for
+    instance_images: dict = field(default_factory=dict)  # frame -> (H, W) uint16, when asked for
+    published: int = 0
+    latencies: list = field(default_factory=list)  # seconds, publish -> tracks, per received frame
+    seconds: float = 0.0  # first publish -> last tracks
+
+    @property
+    def received(self) -> int:
+        return len(self.tracks)
+
+    @property
+    def dropped(self) -> int:
+        return self.published - self.received
+
+    def transport(self) -> dict:
+        """Counts and latency percentiles (ms) for reports and ``--json``."""
+        lat = np.asarray(self.latencies) * 1000
+        return {"published": self.published, "received": self.received, "dropped": self.dropped,
+                "latency_ms_p50": float(np.percentile(lat, 50)) if len(lat) else None,
+                "latency_ms_p95": float(np.percentile(lat, 95)) if len(lat) else None,
+                "seconds": self.seconds, "fps": self.received / self.seconds if self.seconds > 0 else None}
+
+
+def init(args=None) -> None:
+    """``rclpy.init`` with the nodes' DDS transport (see :func:`~mots_ros.ros.launcher.ros_environment`): Fast DDS
+    participants with different builtin transports do not find each other."""
+    import os
+
+    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    rclpy.init(args=args)
+
+
+def _topic(namespace: str, name: str) -> str:
+    ns = namespace.strip("/")
+    return f"/{ns}/{name}" if ns else f"/{name}"
+
+
+class Replayer(Node):
+    """A client node: publishes on ``camera_topic``, subscribes ``tracks`` (+ ``overlay`` / ``instance_image``)
+    in ``namespace``. Create after :func:`init`."""
+
+    def __init__(self, camera_topic: str = "/camera/image_raw", namespace: str = "", overlay: bool = False,
+                 instance_image: bool = False):
+        super().__init__("mots_replay")
+        self.camera_topic = camera_topic
+        self.namespace = namespace
+        self.pub = self.create_publisher(Image, camera_topic, 10)
+        subs = [self.create_subscription(TrackedInstances, _topic(namespace, "tracks"), self._on_tracks, 100),
+                self.create_subscription(Header, _topic(namespace, "inference_node/image_taken"), self._on_taken, 100)]
+        self._overlay, self._instance = overlay, instance_image
+        if overlay:
+            subs.append(self.create_subscription(Image, _topic(namespace, "overlay"), self._on_overlay, 100))
+        if instance_image:
+            subs.append(self.create_subscription(Image, _topic(namespace, "instance_image"), self._on_instance, 100))
+        self._subs = subs
+        self.flush_client = self.create_client(Trigger, _topic(namespace, "inference_node/flush"))
+        self._frames: dict[int, int] = {}  # stamp ns -> frame
+        self._sent: dict[int, float] = {}  # stamp ns -> publish time
+        self._taken = 0
+        self.result = ReplayResult()
+        self._last_rx = 0.0
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_taken(self, msg: Header) -> None:
+        if stamp_ns(msg.stamp) in self._sent:
+            self._taken += 1
+
+    def _on_tracks(self, msg: TrackedInstances) -> None:
+        stamp = stamp_ns(msg.header.stamp)
+        frame = self._frames.get(stamp)
+        if frame is None:
+            self.get_logger().warning(f"tracks stamped {stamp} match no published frame; ignored")
+            return
+        self._last_rx = time.perf_counter()
+        self.result.latencies.append(self._last_rx - self._sent[stamp])
+        self.result.tracks[frame] = msg_to_tracks(msg, frame)
+
+    def _on_overlay(self, msg: Image) -> None:
+        frame = self._frames.get(stamp_ns(msg.header.stamp))
+        if frame is not None:
+            self.result.overlays[frame] = np.array(image_to_rgb(msg))
+
+    def _on_instance(self, msg: Image) -> None:
+        frame = self._frames.get(stamp_ns(msg.header.stamp))
+        if frame is not None:
+            self.result.instance_images[frame] = np.frombuffer(msg.data, np.uint16).reshape(msg.height, msg.width)
+
+    # ------------------------------------------------------------------ driving
+    def _spin_until(self, done, timeout: float, what: str, check=None) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise MotsError(f"timed out after {timeout:.0f} s waiting for {what}")
+            if check is not None:
+                check()
+            rclpy.spin_once(self, timeout_sec=0.05)
+
+    def wait_for_graph(self, timeout: float = 120.0, check=None) -> None:
+        """Until the inference node subscribes the camera topic (its model is loaded) and the tracker publishes."""
+        tracks = _topic(self.namespace, "tracks")
+        self._spin_until(lambda: self.count_subscribers(self.camera_topic) > 0 and self.count_publishers(tracks) > 0
+                         and self.flush_client.service_is_ready(), timeout,
+                         f"the nodes ({self.camera_topic} subscriber, {tracks} publisher)", check)
+        # every topic matched both ways before the first frame goes out (else early messages are lost)
+        self._spin_until(lambda: self.pub.get_subscription_count() > 0
+                         and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
+        time.sleep(0.5)
+        rclpy.spin_once(self, timeout_sec=0.05)
+
+    def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None) -> ReplayResult:
+        """Publish ``frames`` (iterable of (frame, Image message)); returns what came back."""
+        res = self.result
+        start = None
+        first_stamp = None
+        for frame, msg in frames:
+            stamp = stamp_ns(msg.header.stamp)
+            if stamp in self._frames:
+                raise MotsError(f"frame {frame}: stamp {stamp} repeats frame {self._frames[stamp]}'s")
+            if realtime:
+                if start is None:
+                    start, first_stamp = time.perf_counter(), stamp
+                due = start + (stamp - first_stamp) / 1e9
+                while time.perf_counter() < due:
+                    rclpy.spin_once(self, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
+            else:
+                sent = res.published
+                self._spin_until(lambda: self._taken >= sent, timeout,
+                                 f"the inference node to take frame {frame - 1}", check)
+            self._frames[stamp] = frame
+            self._sent[stamp] = time.perf_counter()
+            if start is None:
+                start = self._sent[stamp]
+            self.pub.publish(msg)
+            res.published += 1
+            if progress is not None:
+                progress(res)
+            rclpy.spin_once(self, timeout_sec=0.0)
+        if not realtime:
+            self._spin_until(lambda: self._taken >= res.published, timeout, "the last frame to be taken", check)
+        future = self.flush_client.call_async(Trigger.Request())
+        self._spin_until(future.done, timeout, "the inference node's flush service", check)
+        if realtime:  # whatever is still on its way
+            self._drain(res)
+        else:  # every frame comes back
+            self._spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames", check)
+        for wanted, images in ((self._overlay, res.overlays), (self._instance, res.instance_images)):
+            if wanted:  # rendered after the tracks went out
+                self._spin_until(lambda: len(images) >= res.received, timeout, "the last images", check)
+        res.seconds = (self._last_rx - start) if start is not None and self._last_rx else 0.0
+        return res
+
+    def _drain(self, res: ReplayResult, quiet: float = 2.0) -> None:
+        """Realtime mode: take what still arrives until nothing came for ``quiet`` seconds."""
+        last = (res.received, time.monotonic())
+        while time.monotonic() - last[1] < quiet and res.received < res.published:
+            rclpy.spin_once(self, timeout_sec=0.05)
+            if res.received != last[0]:
+                last = (res.received, time.monotonic())
+
+
+def tracks_in_order(result: ReplayResult) -> list[FrameTracks]:
+    return [result.tracks[f] for f in sorted(result.tracks)]

@@ -1,0 +1,127 @@
+"""tracker_node: detections -> tracks with stable ids, KITTI MOTS instance images and RViz overlays (thesis ch. 3),
+a thin adapter over :class:`~mots_ros.tracking.tracker.Tracker`.
+
+Subscribes ``detections`` (mots_ros/Detections) and ``image`` (for the overlay only); publishes ``tracks``
+(mots_ros/TrackedInstances), ``instance_image`` (sensor_msgs/Image mono16, class*1000+track id per pixel: the
+KITTI MOTS png convention) and ``overlay`` (rgb8, coloured masks with ``car 12`` labels), all with the header of
+the camera image. The two images are rendered only while someone subscribes to them. Per-class tracker
+parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/reset`` restarts the ids.
+"""
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+
+from mots_ros import MotsError
+from mots_ros.msg import Detections, TrackedInstances
+from mots_ros.ros.convert import (ImageError, image_to_rgb, instance_image, instance_ids, msg_to_detections,
+                                  rgb_to_image, stamp_ns, tracks_to_msg)
+from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
+from mots_ros.tracking.config import from_dict
+from mots_ros.tracking.tracker import Tracker
+
+
+class TrackerNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("tracker_node", **kwargs)
+        self.params = declare_all(self, TRACKER)
+        self.tracker = Tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
+        self.instance_pub = self.create_publisher(Image, "instance_image", 10)
+        self.overlay_pub = self.create_publisher(Image, "overlay", 10)
+        self.create_subscription(Detections, "detections", self.on_detections, 10)
+        self.image_sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]))
+        self.create_service(Trigger, "~/reset", self.on_reset)
+        self.images: OrderedDict[int, Image] = OrderedDict()  # stamp ns -> camera image, for the overlay
+        self.frame = 0
+        self.last_stamp = None
+        self.dim = 0
+
+    def on_set_parameters(self, changes) -> SetParametersResult:
+        values = {**self.params, **{p.name: p.value for p in changes}}
+        try:
+            config = from_dict(tracker_dict(values))
+        except (MotsError, TypeError) as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        self.params = values
+        self.tracker.config = config
+        return SetParametersResult(successful=True)
+
+    def on_image(self, msg: Image) -> None:
+        if self.overlay_pub.get_subscription_count() == 0:
+            return
+        self.images[stamp_ns(msg.header.stamp)] = msg
+        while len(self.images) > max(1, self.params["image_cache"]):
+            self.images.popitem(last=False)
+
+    def on_detections(self, msg: Detections) -> None:
+        stamp = stamp_ns(msg.header.stamp)
+        if self.last_stamp is not None and stamp < self.last_stamp:
+            self.get_logger().warning(f"{self.tracks_pub.topic_name}: time went back; new sequence, ids restart")
+            self.tracker.reset()
+        self.last_stamp = stamp
+        det = msg_to_detections(msg, self.frame, self.dim)
+        self.frame += 1
+        if len(det):
+            self.dim = det.embeddings.shape[1]
+        tracks = self.tracker.step(det)
+        self.tracks_pub.publish(tracks_to_msg(tracks, msg.header))
+        if self.instance_pub.get_subscription_count():
+            self.instance_pub.publish(rgb_to_image(instance_image(tracks), msg.header, "mono16"))
+        if self.overlay_pub.get_subscription_count():
+            self.publish_overlay(tracks, msg.header, stamp)
+
+    def publish_overlay(self, tracks, header, stamp: int) -> None:
+        from mots_ros.viz.overlay import draw_overlay
+
+        image = self.images.pop(stamp, None)
+        for old in [s for s in self.images if s < stamp]:  # frames before this one will not be drawn any more
+            del self.images[old]
+        if image is None:
+            self.get_logger().warning(f"{self.overlay_pub.topic_name}: no camera image stamped {stamp} on "
+                                      f"{self.image_sub.topic_name}; overlay skipped", throttle_duration_sec=5.0)
+            return
+        try:
+            rgb = image_to_rgb(image)
+        except ImageError as e:
+            self.get_logger().warning(f"{self.image_sub.topic_name}: {e}; overlay skipped",
+                                      throttle_duration_sec=5.0)
+            return
+        self.overlay_pub.publish(rgb_to_image(draw_overlay(rgb, tracks.masks, instance_ids(tracks),
+                                                           self.params["overlay_alpha"]), header))
+
+    def on_reset(self, request, response):
+        self.tracker.reset()
+        self.last_stamp = None
+        response.success, response.message = True, "tracks cleared; ids restart at 1"
+        return response
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = TrackerNode()
+    except (MotsError, ValueError) as e:
+        rclpy.logging.get_logger("tracker_node").fatal(str(e))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
