@@ -29,6 +29,7 @@ class ReplayResult:
     tracks: dict = field(default_factory=dict)  # frame -> FrameTracks
     overlays: dict = field(default_factory=dict)  # frame -> (H, W, 3) uint8, when asked for
     instance_images: dict = field(default_factory=dict)  # frame -> (H, W) uint16, when asked for
+    frame_ids: dict = field(default_factory=dict)  # frame -> header.frame_id of its tracks
     published: int = 0
     latencies: list = field(default_factory=list)  # seconds, publish -> tracks, per received frame
     seconds: float = 0.0  # first publish -> last tracks
@@ -103,6 +104,7 @@ class Replayer(Node):
         self._last_rx = time.perf_counter()
         self.result.latencies.append(self._last_rx - self._sent[stamp])
         self.result.tracks[frame] = msg_to_tracks(msg, frame)
+        self.result.frame_ids[frame] = msg.header.frame_id
 
     def _on_overlay(self, msg: Image) -> None:
         frame = self._frames.get(stamp_ns(msg.header.stamp))
@@ -139,6 +141,7 @@ class Replayer(Node):
     def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None) -> ReplayResult:
         """Publish ``frames`` (iterable of (frame, Image message)); returns what came back."""
         res = self.result
+        base = self._taken  # images taken before this replay
         start = None
         first_stamp = None
         for frame, msg in frames:
@@ -153,7 +156,7 @@ class Replayer(Node):
                     rclpy.spin_once(self, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
             else:
                 sent = res.published
-                self._spin_until(lambda: self._taken >= sent, timeout,
+                self._spin_until(lambda: self._taken - base >= sent, timeout,
                                  f"the inference node to take frame {frame - 1}", check)
             self._frames[stamp] = frame
             self._sent[stamp] = time.perf_counter()
@@ -165,7 +168,8 @@ class Replayer(Node):
                 progress(res)
             rclpy.spin_once(self, timeout_sec=0.0)
         if not realtime:
-            self._spin_until(lambda: self._taken >= res.published, timeout, "the last frame to be taken", check)
+            self._spin_until(lambda: self._taken - base >= res.published, timeout, "the last frame to be taken",
+                             check)
         future = self.flush_client.call_async(Trigger.Request())
         self._spin_until(future.done, timeout, "the inference node's flush service", check)
         if realtime:  # whatever is still on its way

@@ -1,0 +1,95 @@
+"""The launch file, checked without launch/launch_ros (no wheels exist): what it starts exists, what it passes
+is declared, what it loads is there and installed, and `mots launch tracker` mirrors its arguments."""
+import ast
+import configparser
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import yaml
+
+from mots_ros.ros.launcher import LaunchArgs, node_commands
+from mots_ros.ros.params import NODES
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH = REPO / "launch" / "tracker.launch.py"
+
+
+def _calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
+
+
+def _kw(call, key):
+    return next((k.value for k in call.keywords if k.arg == key), None)
+
+
+def _flat(params: dict, prefix: str = "") -> set:
+    out = set()
+    for k, v in params.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
+
+
+def test_nodes_executables_and_parameters():
+    tree = ast.parse(LAUNCH.read_text())
+    nodes = _calls(tree, "Node")
+    ours = [n for n in nodes if ast.literal_eval(_kw(n, "package")) == "mots_ros"]
+    assert sorted(ast.literal_eval(_kw(n, "executable")) for n in ours) == ["inference_node", "tracker_node"]
+    cmake = (REPO / "CMakeLists.txt").read_text()
+    for node in ours:
+        exe = ast.literal_eval(_kw(node, "executable"))
+        script = REPO / "scripts" / exe
+        assert script.is_file() and script.stat().st_mode & 0o111, f"{script} missing or not executable"
+        assert f"from mots_ros.ros.{exe} import main" in script.read_text()
+        assert re.search(rf"install\(PROGRAMS[^)]*scripts/{exe}[^)]*DESTINATION lib/\$\{{PROJECT_NAME\}}", cmake)
+        assert ast.literal_eval(_kw(node, "name")) == exe
+        dicts = [d for d in _kw(node, "parameters").elts if isinstance(d, ast.Dict)]
+        passed = {ast.literal_eval(k) for d in dicts for k in d.keys}
+        undeclared = passed - set(NODES[exe]) - {"use_sim_time"}
+        assert not undeclared, f"{exe}: launch file passes undeclared parameters {undeclared}"
+        remaps = ast.unparse(_kw(node, "remappings"))
+        assert remaps == "remappings"  # both nodes get the same image remapping
+
+
+def test_config_file_exists_is_installed_and_declared():
+    tree = ast.parse(LAUNCH.read_text())
+    default = next(c for c in _calls(tree, "DeclareLaunchArgument") if ast.literal_eval(c.args[0]) == "params_file")
+    parts = [ast.literal_eval(a) for a in _kw(default, "default_value").args[1:]]
+    assert parts == ["config", "tracker.yaml"]
+    config = REPO.joinpath(*parts)
+    doc = yaml.safe_load(config.read_text())
+    assert set(doc) == set(NODES)
+    for node, body in doc.items():
+        keys = _flat(body["ros__parameters"])
+        assert keys == set(NODES[node]), f"{config}: {node} keys differ from the declared parameters: " \
+                                         f"{keys ^ set(NODES[node])}"
+        for key in keys:  # same defaults as the node declares (ROS parameters are typed)
+            value = body["ros__parameters"]
+            for part in key.split("."):
+                value = value[part]
+            default_value = NODES[node][key][0]
+            assert type(value) is type(default_value) and value == default_value, (node, key, value)
+    assert "install(DIRECTORY launch config rviz DESTINATION share/${PROJECT_NAME})" in \
+        (REPO / "CMakeLists.txt").read_text()
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    data = cfg["options.data_files"]
+    assert "config/tracker.yaml" in data["share/mots_ros/config"]
+    assert "launch/tracker.launch.py" in data["share/mots_ros/launch"]
+    assert "rviz/mots.rviz" in data["share/mots_ros/rviz"]
+    assert (REPO / "rviz" / "mots.rviz").is_file()
+
+
+def test_pip_launcher_mirrors_the_launch_arguments():
+    tree = ast.parse(LAUNCH.read_text())
+    declared = {ast.literal_eval(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument")}
+    assert declared == {f.name for f in fields(LaunchArgs)} - {"extra_params", "overrides"}
+    cmds = node_commands(LaunchArgs(camera_topic="/cam/left", checkpoint="/x.pt", device="cpu", namespace="car1",
+                                    use_sim_time=True))
+    for name, cmd in cmds.items():
+        assert cmd[cmd.index("--params-file") + 1].endswith("config/tracker.yaml")
+        assert ["-r", "image:=/cam/left"] == cmd[cmd.index("image:=/cam/left") - 1:cmd.index("image:=/cam/left") + 1]
+        assert "__ns:=/car1" in cmd and f"__node:={name}" in cmd and "use_sim_time:=true" in cmd
+    assert "checkpoint:=/x.pt" in cmds["inference_node"] and "device:=cpu" in cmds["inference_node"]
+    assert not any(a.startswith(("checkpoint:=", "device:=")) for a in cmds["tracker_node"])
+    assert "FASTDDS_BUILTIN_TRANSPORTS" in LAUNCH.read_text()

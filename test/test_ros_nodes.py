@@ -1,0 +1,138 @@
+"""The ROS 2 nodes for real (rclpy + Fast DDS from the ROS 2 wheels): frames published to the running node
+processes come back as tracks equal to what the ROS-free core computes on the same frames."""
+import os
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from mots_ros.data import rle
+from mots_ros.data.synth import generate
+from mots_ros.data.windows import list_frames, read_image
+from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
+from mots_ros.models.streaming import StreamingModel
+from mots_ros.models.weights import build_from_checkpoint
+from mots_ros.ros import replay
+from mots_ros.ros.convert import ns_stamp, rgb_to_image
+from mots_ros.ros.launcher import Graph, LaunchArgs
+from mots_ros.tracking.config import load_tracker_config
+from mots_ros.tracking.tracker import Tracker
+
+FRAMES = 10
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(str(root), sequences=1, frames=FRAMES, size=(188, 620), seed=5)
+    return [read_image(p) for p in list_frames(str(root / "images" / "0000")).values()]
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    """The two nodes as processes (demo weights, their tuned tracker), a private DDS domain, and a client."""
+    os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
+    logs = tmp_path_factory.mktemp("logs")
+    g = Graph(LaunchArgs(extra_params=[DEMO_TRACKER], overrides={"inference_node": {"device": "cpu"}}),
+              log_dir=str(logs)).start()
+    replay.init()
+    client = replay.Replayer(overlay=False, instance_image=True)
+    try:
+        client.wait_for_graph(check=g.check)
+        yield g, client
+    finally:
+        client.destroy_node()
+        rclpy.try_shutdown()
+        codes = g.stop()
+    assert codes == {"inference_node": 0, "tracker_node": 0}, f"nodes did not stop cleanly: {codes}"
+
+
+def _messages(frames, t0: int, frame_id: str = "cam_front"):
+    for i, rgb in enumerate(frames):
+        yield i, rgb_to_image(rgb, Header(stamp=ns_stamp(t0 + i * 100_000_000), frame_id=frame_id))
+
+
+def _run(client, frames, t0):
+    client.result = replay.ReplayResult()
+    return client.replay(_messages(frames, t0), timeout=120)
+
+
+def _offline(frames):
+    stream = StreamingModel(build_from_checkpoint(DEMO_CHECKPOINT), device="cpu")
+    tracker = Tracker(load_tracker_config(DEMO_TRACKER))
+    dets = []
+    for i, rgb in enumerate(frames):
+        dets += stream.push(rgb, i, i)
+    return [tracker.step(d) for d in dets + stream.flush()]
+
+
+def _reset_tracker(client):
+    cli = client.create_client(Trigger, "/tracker_node/reset")
+    assert cli.wait_for_service(timeout_sec=30)
+    future = cli.call_async(Trigger.Request())
+    rclpy.spin_until_future_complete(client, future, timeout_sec=30)
+    assert future.result().success
+
+
+def test_nodes_match_the_core_headers_ids_and_instance_images(graph, frames):
+    g, client = graph
+    _reset_tracker(client)
+    res = _run(client, frames, 1_700_000_000_000_000_000)
+    assert (res.published, res.received, res.dropped) == (FRAMES, FRAMES, 0)
+    assert set(res.frame_ids.values()) == {"cam_front"}
+    assert [t.stamp for t in replay.tracks_in_order(res)] == [1_700_000_000_000_000_000 + i * 100_000_000
+                                                             for i in range(FRAMES)]
+    offline = _offline(frames)
+    for got, want in zip(replay.tracks_in_order(res), offline):
+        np.testing.assert_array_equal(got.track_ids, want.track_ids)
+        np.testing.assert_array_equal(got.classes, want.classes)
+        np.testing.assert_array_equal(got.ages, want.ages)
+        assert [m["counts"] for m in got.masks] == [m["counts"] for m in want.masks]
+        # the mono16 instance image holds class*1000+id on exactly the track masks
+        ids = got.classes * 1000 + got.track_ids
+        np.testing.assert_array_equal(res.instance_images[got.frame],
+                                      rle.label_map(got.masks, ids, got.height, got.width))
+    # ids stay: some track is present in every frame with the same id and a growing age
+    per_frame = [set(zip(t.classes, t.track_ids)) for t in offline]
+    assert set.intersection(*per_frame), "no object keeps its id over the sequence"
+
+
+def test_malformed_images_are_reported_and_the_node_keeps_serving(graph, frames):
+    g, client = graph
+    bad = [rgb_to_image(frames[0], Header(stamp=ns_stamp(5), frame_id="cam")),
+           rgb_to_image(frames[0], Header(stamp=ns_stamp(6), frame_id="cam")),
+           rgb_to_image(np.zeros((0, 0, 3), np.uint8), Header(stamp=ns_stamp(7), frame_id="cam"))]
+    bad[0].encoding = "32FC1"
+    bad[1].step = 10  # shorter than a row
+    taken = client._taken
+    client._sent.update({5: 0.0, 6: 0.0, 7: 0.0})
+    for msg in bad:
+        client.pub.publish(msg)
+        deadline = time.monotonic() + 30
+        while client._taken == taken and time.monotonic() < deadline:
+            rclpy.spin_once(client, timeout_sec=0.05)
+        taken = client._taken
+    log = open(g.logs["inference_node"]).read()
+    for text in ("unsupported encoding '32FC1'", "step 10 is less than width 620", "empty image (0x0)"):
+        assert text in log and "/camera/image_raw" in log, text
+    g.check()  # still running
+    res = _run(client, frames[:4], 1_800_000_000_000_000_000)
+    assert res.received == 4
+
+
+def test_reset_service_restarts_ids(graph, frames):
+    g, client = graph
+    _reset_tracker(client)
+    first = replay.tracks_in_order(_run(client, frames[:5], 1_900_000_000_000_000_000))
+    again = replay.tracks_in_order(_run(client, frames[:5], 1_910_000_000_000_000_000))
+    assert again[0].ages.max() > 0  # without a reset the tracks of the first pass go on
+    _reset_tracker(client)
+    after = replay.tracks_in_order(_run(client, frames[:5], 1_920_000_000_000_000_000))
+    assert first[0].ages.max() == after[0].ages.max() == 0
+    for a, b in zip(first, after):
+        np.testing.assert_array_equal(a.track_ids, b.track_ids)
+        np.testing.assert_array_equal(a.ages, b.ages)
+    assert min(t.track_ids.min() for t in after if len(t)) == 1
