@@ -346,9 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="further parameter files applied after --params-file (repeatable)")
     la.set_defaults(func=cmd_launch)
 
-    bg = sub.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, record, to-txt")
+    bg = sub.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, record, to-txt",
+                        description="rosbag2 (mcap) tools with the rosbags library: write image folders as bags, "
+                                    "replay bags through the nodes and score them, record and convert tracks.")
     bsub = bg.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True)
-    b = bsub.add_parser("from-sequence", help="an image folder -> rosbag2 (mcap) of stamped images")
+    b = bsub.add_parser("from-sequence", description="Write the frames of an image folder (KITTI MOTS / MOTS20 / "
+                                                     "mots synth layout) as rgb8 sensor_msgs/Image messages, "
+                                                     "stamped start + i / rate, to a new rosbag2 (mcap); the "
+                                                     "sequence name and first frame go into the bag's metadata.",
+                                         help="an image folder -> rosbag2 (mcap) of stamped images")
     b.add_argument("images", help="folder of frames (FRAME.png / FRAME.jpg)")
     b.add_argument("out_bag", help="new bag folder")
     b.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps (default 10)")
@@ -372,11 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     b.add_argument("--use-running", action="store_true", help="use nodes that are already running")
     b.add_argument("--namespace", default="", help="namespace of the nodes")
-    b = bsub.add_parser("record", help="record topics (tracks, images, detections) to a new bag until Ctrl-C")
+    b = bsub.add_parser("record", description="Subscribe to the given topics (TrackedInstances, Detections or "
+                                              "Image) and write every message to a new mcap bag until Ctrl-C or "
+                                              "--duration.",
+                                  help="record topics (tracks, images, detections) to a new bag until Ctrl-C")
     b.add_argument("out_bag", help="new bag folder")
     b.add_argument("--topics", nargs="+", default=["/tracks"], help="topics (default /tracks)")
     b.add_argument("--duration", type=float, help="stop after this many seconds")
-    b = bsub.add_parser("to-txt", help="tracks of a recorded bag -> KITTI MOTS txt, frames from the replayed bag")
+    b = bsub.add_parser("to-txt", description="Convert the TrackedInstances of a bag written by mots bag record to "
+                                              "KITTI MOTS txt; frame numbers come from the image bag that was "
+                                              "replayed (first frame + position of the stamp).",
+                                  help="tracks of a recorded bag -> KITTI MOTS txt, frames from the replayed bag")
     b.add_argument("tracks_bag", help="bag written by mots bag record")
     b.add_argument("--images-bag", required=True, help="the image bag that was replayed (frame numbering)")
     b.add_argument("--out", required=True, help="results folder (SEQ.txt is written there)")

@@ -10,6 +10,7 @@ sys.modules['rclpy'] = None
 import mots_ros.data.formats, mots_ros.data.rle_runs, mots_ros.data.synth, mots_ros.data.convert
 import mots_ros.eval.evaluate, mots_ros.eval.downsample, mots_ros.eval.perturb
 import mots_ros.tracking.tracker, mots_ros.tracking.tune, mots_ros.viz.render, mots_ros.cli
+import mots_ros.ros.params, mots_ros.ros.launcher
 assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]
 """
 
@@ -25,7 +26,11 @@ def test_every_subcommand_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert {"eval", "downsample-gt", "convert", "synth", "viz", "perturb", "track", "tune", "train", "infer", "run",
-            "demo"} <= set(sub.choices)
+            "demo", "launch", "bag"} <= set(sub.choices)
     for name, p in sub.choices.items():
         text = p.format_help()
         assert p.description and "usage: mots " + name in text, name
+    bag = next(a for a in sub.choices["bag"]._actions if a.dest == "bag_command")
+    assert set(bag.choices) == {"from-sequence", "evaluate", "record", "to-txt"}
+    for name, p in bag.choices.items():
+        assert p.description and "usage: mots bag " + name in p.format_help(), name

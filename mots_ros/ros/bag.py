@@ -241,6 +241,7 @@ def record(out: str, topics: tuple[str, ...] = ("/tracks",), duration: float | N
     import time
 
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
     from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -275,7 +276,7 @@ def record(out: str, topics: tuple[str, ...] = ("/tracks",), duration: float | N
                 node.create_subscription(msgtype, topic, write, 100, raw=True)
                 pending.discard(topic)
             rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C
         pass
     finally:
         writer.close()

@@ -140,8 +140,15 @@ class Graph:
         self.stop()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def launch(args: LaunchArgs) -> int:
-    """Run the graph in the foreground until Ctrl-C or until a node exits; 0 when all stopped cleanly."""
+    """Run the graph in the foreground until Ctrl-C (or SIGTERM) or until a node exits; 0 when all stopped
+    cleanly."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
+        signal.signal(sig, _interrupt)
     graph = Graph(args).start()
     for name, cmd in node_commands(args).items():
         print(f"mots launch: started {name}: {' '.join(cmd)}", flush=True)

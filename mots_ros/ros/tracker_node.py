@@ -113,6 +113,9 @@ def main(args=None) -> int:
         rclpy.logging.get_logger("tracker_node").fatal(str(e))
         rclpy.try_shutdown()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting
+        rclpy.try_shutdown()
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
