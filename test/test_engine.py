@@ -42,6 +42,19 @@ def test_windows_are_consecutive_frames_with_targets(data):
     assert torch.equal(t["boxes"], masks_to_boxes(t["masks"]))
 
 
+def test_a_seqmap_range_splits_a_sequence(data, tmp_path):
+    seq = formats.read_seqmap(str(data / "train.seqmap"))
+    name = next(iter(seq))
+    part = tmp_path / "part.seqmap"
+    formats.write_seqmap({name: (2, 4)}, str(part))  # frames 2-4 of 0-5, ground truth on all of them
+    ds = FrameWindows(str(data), str(part), window=3)
+    assert len(ds) == 1
+    full = FrameWindows(str(data), str(data / "train.seqmap"), window=3)
+    _, t_part = ds[0]
+    _, t_full = full[2]  # the window starting at frame 2
+    assert [torch.equal(a["track_ids"], b["track_ids"]) for a, b in zip(t_part, t_full)] == [True] * 3
+
+
 def test_flip_moves_images_and_masks_together(data):
     plain = FrameWindows(str(data), str(data / "train.seqmap"), window=2)
     flipped = FrameWindows(str(data), str(data / "train.seqmap"), window=2,

@@ -71,7 +71,7 @@ class FrameWindows(torch.utils.data.Dataset):
         for seq, (first, last) in formats.read_seqmap(seqmap).items():
             images = list_frames(os.path.join(root, "images", seq))
             gt = formats.read_txt(os.path.join(root, "instances_txt", f"{seq}.txt"), seq)
-            formats.check_frames(gt, first, last, seqmap)
+            gt = gt.subset((gt.frames >= first) & (gt.frames <= last))  # a seqmap range can split a sequence
             frames = [f for f in images if first <= f <= last]
             missing = sorted(set(gt.frames.tolist()) - set(images))
             if missing:

@@ -34,10 +34,13 @@ def resolve_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
-def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer") -> list[FrameDetections]:
-    """Detections of every frame of ``image_dir``, pushed one at a time, the end flushed."""
+def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer", first: int | None = None,
+                 last: int | None = None) -> list[FrameDetections]:
+    """Detections of every frame of ``image_dir`` (between ``first`` and ``last`` when given), pushed one at a
+    time, the end flushed."""
     out = []
-    frames = list_frames(image_dir)
+    frames = {f: p for f, p in list_frames(image_dir).items()
+              if (first is None or f >= first) and (last is None or f <= last)}
     for frame, path in tqdm(frames.items(), desc=desc, unit="frame"):
         out += stream.push(read_image(path), frame, frame)
     return out + stream.flush()
@@ -65,8 +68,7 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
     tracker = Tracker(config)
     os.makedirs(out_dir, exist_ok=True)
     for seq, (first, last) in formats.read_seqmap(seqmap).items():
-        detections = [d for d in infer_frames(stream, os.path.join(images_root, seq), desc=seq)
-                      if first <= d.frame <= last]
+        detections = infer_frames(stream, os.path.join(images_root, seq), seq, first, last)
         if detections_dir:
             os.makedirs(detections_dir, exist_ok=True)
             write_detections(os.path.join(detections_dir, f"{seq}.txt"), detections)
