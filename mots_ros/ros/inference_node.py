@@ -12,6 +12,7 @@ lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Para
 from __future__ import annotations
 
 import sys
+import time
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -96,7 +97,10 @@ class InferenceNode(Node):
         self.headers[self.frame] = msg.header
         self.frame += 1
         try:
-            self.publish(self.stream.push(rgb, self.frame - 1, stamp))
+            t = time.perf_counter()
+            out = self.stream.push(rgb, self.frame - 1, stamp)
+            self.get_logger().debug(f"frame stamped {stamp}: model {1000 * (time.perf_counter() - t):.1f} ms")
+            self.publish(out)
         except Exception as e:  # a robot keeps running: report, forget the sequence, go on
             self.get_logger().error(f"{topic}: inference failed on the frame stamped {stamp}: {e!r}; "
                                     f"sequence reset")

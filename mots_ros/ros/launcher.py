@@ -103,8 +103,9 @@ class Graph:
                 os.makedirs(self.log_dir, exist_ok=True)
                 self.logs[name] = os.path.join(self.log_dir, f"{name}.log")
                 out = open(self.logs[name], "w")
-            self.procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
-                                                start_new_session=self.log_dir is not None)
+            # same session and process group as this process: a terminal's Ctrl-C reaches the nodes too, and
+            # (measured here) nodes started with setsid received 1242x375 images over Fast DDS seconds late
+            self.procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
             if out:
                 out.close()
         return self

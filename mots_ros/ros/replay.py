@@ -138,8 +138,11 @@ class Replayer(Node):
         time.sleep(0.5)
         rclpy.spin_once(self, timeout_sec=0.05)
 
-    def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None) -> ReplayResult:
-        """Publish ``frames`` (iterable of (frame, Image message)); returns what came back."""
+    def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None,
+               one_at_a_time: bool = False) -> ReplayResult:
+        """Publish ``frames`` (iterable of (frame, Image message)); returns what came back. ``one_at_a_time``: the
+        next frame only after the tracks of the previous one (lookahead 0 only), so that latency is the
+        processing time of one frame, without waiting behind the previous one."""
         res = self.result
         base = self._taken  # images taken before this replay
         start = None
@@ -154,6 +157,9 @@ class Replayer(Node):
                 due = start + (stamp - first_stamp) / 1e9
                 while time.perf_counter() < due:
                     rclpy.spin_once(self, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
+            elif one_at_a_time:
+                sent = res.published
+                self._spin_until(lambda: res.received >= sent, timeout, f"the tracks of frame {frame - 1}", check)
             else:
                 sent = res.published
                 self._spin_until(lambda: self._taken - base >= sent, timeout,
