@@ -8,5 +8,7 @@ demo: setup
 	.venv/bin/mots demo
 bench: setup
 	.venv/bin/python benchmarks/bench_eval.py
+	.venv/bin/python benchmarks/bench_tracker.py
+	.venv/bin/python benchmarks/bench_nodes.py
 clean:
 	rm -rf .venv out build *.egg-info

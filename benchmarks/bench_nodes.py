@@ -88,7 +88,7 @@ def main() -> int:
         replay.init()
         client = replay.Replayer()
         client.wait_for_graph(check=graph.check)
-        client.replay(messages(1_000_000_000 * 10 ** 9), check=graph.check)  # warm-up: first-call allocations in the nodes
+        client.replay(messages(1_000_000_000 * 10 ** 9), check=graph.check)  # warm-up (first-call allocations)
         client.result = replay.ReplayResult()
         fast = client.replay(messages(1_100_000_000 * 10 ** 9), check=graph.check, one_at_a_time=True)
         client.result = replay.ReplayResult()
