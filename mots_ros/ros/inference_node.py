@@ -11,6 +11,7 @@ lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Para
 """
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -143,6 +144,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (e.g. from the launcher) during clean-up
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -9,6 +9,7 @@ parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/rese
 """
 from __future__ import annotations
 
+import signal
 import sys
 from collections import OrderedDict
 
@@ -121,6 +122,7 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (e.g. from the launcher) during clean-up
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
