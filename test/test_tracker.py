@@ -51,6 +51,19 @@ def test_ids_continue_while_embeddings_stay_close():
     assert out[3].masks[0]["counts"] == frames[3].masks[0]["counts"]
 
 
+def test_empty_frames_of_unknown_embedding_size_are_tracked():
+    # a ROS message without detections does not tell the embedding size: first frame empty with dim 0, then dim 2,
+    # then empty with dim 0 again
+    frames = [frame(0, [], dim=0), frame(1, [(1, 0.9, A, [0, 0])]), frame(2, [], dim=0),
+              frame(3, [(1, 0.9, A, [0, 0])])]
+    out = track_sequence(frames, cfg())
+    assert [ids(f) for f in out] == [[], [1], [], [1]]
+    with pytest.raises(MotsError, match="embedding dimension 3, the tracks have 2"):
+        t = Tracker(cfg())
+        t.step(frames[1])
+        t.step(frame(2, [(1, 0.9, A, [0, 0, 0])], dim=3))
+
+
 def test_id_switch_when_the_embedding_jumps():
     frames = [frame(t, [(1, 0.9, A, [0, 0] if t < 3 else [5, 0])]) for t in range(5)]
     assert [ids(f) for f in track_sequence(frames, cfg())] == [[1], [1], [1], [2], [2]]
