@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import logging
 import sys
@@ -107,7 +108,8 @@ def cmd_train(args) -> int:
 
     path = train(args.config, args.data, args.train_seqmap, args.out, val_seqmap=args.val_seqmap,
                  resume=args.resume, device=args.device, init=args.init)
-    print(f"wrote {path}")
+    if os.environ.get("RANK", "0") == "0":  # one line, also under torchrun
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,5 +1,7 @@
 """`mots train` (incl. --resume), `mots infer`, `mots run` and the window dataset, on tiny synthetic data."""
 import csv
+import math
+import os
 
 import numpy as np
 import pytest
@@ -125,3 +127,23 @@ def test_compact_heads_and_half_checkpoint_round_trip(tmp_path):
     for (k, a), b in zip(model.state_dict().items(), back.state_dict().values()):
         expected = a.half().to(a.dtype) if a.is_floating_point() else a
         assert b.dtype == a.dtype and torch.equal(b, expected), k
+
+
+def test_distributed_training_with_two_processes(data, tmp_path):
+    """DistributedDataParallel under torchrun (gloo on CPU): two ranks train together, rank 0 writes the run."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "mots_ros.cli", "train", "--config", config(tmp_path, 2), "--data", str(data),
+           "--train-seqmap", str(data / "train.seqmap"), "--out", str(tmp_path / "ddp")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1
+    rows = (tmp_path / "ddp" / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
+    assert all(math.isfinite(float(r.split(",")[2])) for r in rows[1:])
+    from mots_ros.models.weights import build_from_checkpoint
+
+    build_from_checkpoint(str(tmp_path / "ddp" / "model.pt"))
