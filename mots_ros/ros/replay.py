@@ -129,7 +129,9 @@ class Replayer(Node):
     def wait_for_graph(self, timeout: float = 120.0, check=None) -> None:
         """Until the inference node subscribes the camera topic (its model is loaded) and the tracker publishes."""
         tracks = _topic(self.namespace, "tracks")
-        self._spin_until(lambda: self.count_subscribers(self.camera_topic) > 0 and self.count_publishers(tracks) > 0
+        readers = 2 if self._overlay else 1  # the tracker node takes camera images while the overlay is watched
+        self._spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
+                         and self.count_publishers(tracks) > 0
                          and self.flush_client.service_is_ready(), timeout,
                          f"the nodes ({self.camera_topic} subscriber, {tracks} publisher)", check)
         # every topic matched both ways before the first frame goes out (else early messages are lost)

@@ -1,7 +1,7 @@
 """tracker_node: detections -> tracks with stable ids, KITTI MOTS instance images and RViz overlays (thesis ch. 3),
 a thin adapter over :class:`~mots_ros.tracking.tracker.Tracker`.
 
-Subscribes ``detections`` (mots_ros/Detections) and ``image`` (for the overlay only); publishes ``tracks``
+Subscribes ``detections`` (mots_ros/Detections) and, while ``overlay`` has subscribers, ``image``; publishes ``tracks``
 (mots_ros/TrackedInstances), ``instance_image`` (sensor_msgs/Image mono16, class*1000+track id per pixel: the
 KITTI MOTS png convention) and ``overlay`` (rgb8, coloured masks with ``car 12`` labels), all with the header of
 the camera image. The two images are rendered only while someone subscribes to them. Per-class tracker
@@ -39,9 +39,11 @@ class TrackerNode(Node):
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
         self.overlay_pub = self.create_publisher(Image, "overlay", 10)
         self.create_subscription(Detections, "detections", self.on_detections, 10)
-        self.image_sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]))
-        self.create_service(Trigger, "~/reset", self.on_reset)
         self.images: OrderedDict[int, Image] = OrderedDict()  # stamp ns -> camera image, for the overlay
+        self.image_sub = None  # subscribed only while someone watches the overlay (no image traffic otherwise)
+        self.create_timer(0.5, self.update_image_subscription)
+        self.update_image_subscription()
+        self.create_service(Trigger, "~/reset", self.on_reset)
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
@@ -56,9 +58,17 @@ class TrackerNode(Node):
         self.tracker.config = config
         return SetParametersResult(successful=True)
 
+    def update_image_subscription(self) -> None:
+        watched = self.overlay_pub.get_subscription_count() > 0
+        if watched and self.image_sub is None:
+            self.image_sub = self.create_subscription(Image, "image", self.on_image,
+                                                      image_qos(self.params["image_qos"]))
+        elif not watched and self.image_sub is not None:
+            self.destroy_subscription(self.image_sub)
+            self.image_sub = None
+            self.images.clear()
+
     def on_image(self, msg: Image) -> None:
-        if self.overlay_pub.get_subscription_count() == 0:
-            return
         self.images[stamp_ns(msg.header.stamp)] = msg
         while len(self.images) > max(1, self.params["image_cache"]):
             self.images.popitem(last=False)
@@ -77,7 +87,7 @@ class TrackerNode(Node):
         self.tracks_pub.publish(tracks_to_msg(tracks, msg.header))
         if self.instance_pub.get_subscription_count():
             self.instance_pub.publish(rgb_to_image(instance_image(tracks), msg.header, "mono16"))
-        if self.overlay_pub.get_subscription_count():
+        if self.overlay_pub.get_subscription_count() and self.image_sub is not None:
             self.publish_overlay(tracks, msg.header, stamp)
 
     def publish_overlay(self, tracks, header, stamp: int) -> None:
