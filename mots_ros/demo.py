@@ -40,6 +40,9 @@ def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, ba
                                      overlay=True)
     if not result.received:
         raise MotsError(f"no tracks came back from the nodes (logs in {os.path.join(out, 'logs')})")
+    if len(result.overlays) < result.received:
+        print(f"warning: {result.received - len(result.overlays)} of {result.received} overlay images did not "
+              f"arrive; the video has the others")
     video = write_video((result.overlays[f] for f in sorted(result.overlays)), os.path.join(out, "overlay.mp4"))
     transport = result.transport()
     report = {"transport": transport}

@@ -140,3 +140,19 @@ def test_reset_service_restarts_ids(graph, frames):
         np.testing.assert_array_equal(a.track_ids, b.track_ids)
         np.testing.assert_array_equal(a.ages, b.ages)
     assert min(t.track_ids.min() for t in after if len(t)) == 1
+
+
+def test_overlay_is_rendered_while_watched(graph, frames):
+    g, client = graph
+    watcher = replay.Replayer(overlay=True)  # the tracker node subscribes camera images only while watched
+    try:
+        watcher.wait_for_graph(check=g.check)
+        res = watcher.replay(_messages(frames[:4], 1_930_000_000_000_000_000), timeout=120)
+    finally:
+        watcher.destroy_node()
+    assert sorted(res.overlays) == [0, 1, 2, 3]
+    for f, tracks in res.tracks.items():
+        over = res.overlays[f]
+        assert over.shape == frames[f].shape and over.dtype == np.uint8
+        masks = rle.decode(tracks.masks).any(axis=2) if len(tracks) else np.zeros(over.shape[:2], bool)
+        assert (over[masks] != frames[f][masks]).any(axis=1).mean() > 0.9  # tinted under the masks

@@ -135,7 +135,7 @@ class Replayer(Node):
                          and self.flush_client.service_is_ready(), timeout,
                          f"the nodes ({self.camera_topic} subscriber, {tracks} publisher)", check)
         # every topic matched both ways before the first frame goes out (else early messages are lost)
-        self._spin_until(lambda: self.pub.get_subscription_count() > 0
+        self._spin_until(lambda: self.pub.get_subscription_count() >= readers
                          and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
         time.sleep(0.5)
         rclpy.spin_once(self, timeout_sec=0.05)
@@ -185,8 +185,9 @@ class Replayer(Node):
         else:  # every frame comes back
             self._spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames", check)
         for wanted, images in ((self._overlay, res.overlays), (self._instance, res.instance_images)):
-            if wanted:  # rendered after the tracks went out
-                self._spin_until(lambda: len(images) >= res.received, timeout, "the last images", check)
+            deadline = time.monotonic() + 5.0
+            while wanted and len(images) < res.received and time.monotonic() < deadline:
+                rclpy.spin_once(self, timeout_sec=0.05)  # rendered after the tracks went out
         res.seconds = (self._last_rx - start) if start is not None and self._last_rx else 0.0
         return res
 
