@@ -56,13 +56,13 @@ def declare_all(node, table: dict) -> dict:
     return {name: node.get_parameter(name).value for name in table}
 
 
-def image_qos(name: str):
-    """QoS profile of an image subscription: depth 1 (a late frame replaces the waiting one), best effort for
-    'sensor_data', reliable for 'reliable'."""
+def image_qos(name: str, depth: int = 1):
+    """QoS profile of an image subscription: depth 1 by default (a late frame replaces the waiting one), best
+    effort for 'sensor_data', reliable for 'reliable'."""
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     if name not in QOS_CHOICES:
         raise ValueError(f"image_qos must be one of {QOS_CHOICES}, got {name!r}")
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.BEST_EFFORT if name == "sensor_data" else
                       ReliabilityPolicy.RELIABLE)

@@ -61,8 +61,9 @@ class TrackerNode(Node):
     def update_image_subscription(self) -> None:
         watched = self.overlay_pub.get_subscription_count() > 0
         if watched and self.image_sub is None:
+            # depth 5: images only wait here for their detections (lookahead), none may be lost while drawing
             self.image_sub = self.create_subscription(Image, "image", self.on_image,
-                                                      image_qos(self.params["image_qos"]))
+                                                      image_qos(self.params["image_qos"], depth=5))
         elif not watched and self.image_sub is not None:
             self.destroy_subscription(self.image_sub)
             self.image_sub = None
