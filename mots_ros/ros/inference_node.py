@@ -11,12 +11,10 @@ lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Para
 """
 from __future__ import annotations
 
-import signal
 import sys
 import time
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -26,6 +24,7 @@ from mots_ros import MotsError
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
 from mots_ros.ros.params import INFERENCE, declare_all, image_qos
+from mots_ros.ros.spin import run_node
 
 
 def load_stream(p: dict, log):
@@ -129,26 +128,7 @@ class InferenceNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = InferenceNode()
-    except (MotsError, ValueError) as e:
-        rclpy.logging.get_logger("inference_node").fatal(str(e))
-        rclpy.try_shutdown()
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while starting
-        rclpy.try_shutdown()
-        return 0
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (e.g. from the launcher) during clean-up
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(InferenceNode, "inference_node", args)
 
 if __name__ == "__main__":
     sys.exit(main())

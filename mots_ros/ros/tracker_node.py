@@ -9,13 +9,11 @@ parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/rese
 """
 from __future__ import annotations
 
-import signal
 import sys
 from collections import OrderedDict
 
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
@@ -25,6 +23,7 @@ from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (ImageError, image_to_rgb, instance_image, instance_ids, msg_to_detections,
                                   rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
+from mots_ros.ros.spin import run_node
 from mots_ros.tracking.config import from_dict
 from mots_ros.tracking.tracker import Tracker
 
@@ -118,26 +117,7 @@ class TrackerNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = TrackerNode()
-    except (MotsError, ValueError) as e:
-        rclpy.logging.get_logger("tracker_node").fatal(str(e))
-        rclpy.try_shutdown()
-        return 1
-    except KeyboardInterrupt:  # Ctrl-C while starting
-        rclpy.try_shutdown()
-        return 0
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (e.g. from the launcher) during clean-up
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return run_node(TrackerNode, "tracker_node", args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -112,12 +112,6 @@ def match(cost: np.ndarray, threshold: float, method: str) -> tuple[np.ndarray, 
     return np.array(rows, np.int64), np.array(cols, np.int64)
 
 
-def _no_tracks():
-    """(track ids, classes, scores, boxes, masks, ages) of a frame without tracks."""
-    z = np.zeros(0, np.int64)
-    return z, z.copy(), np.zeros(0, np.float32), np.zeros((0, 4), np.float32), [], z.copy()
-
-
 class Tracker:
     """The TrackR-CNN tracker: ``step`` once per frame (frame numbers increasing), ``reset`` between sequences.
 
@@ -143,7 +137,7 @@ class Tracker:
         dim = det.embeddings.shape[1]
         if self._dim is None and len(det) == 0:  # the embedding size is not known before the first detection
             self._last_frame = det.frame
-            return FrameTracks(det.frame, det.stamp, det.height, det.width, *_no_tracks())
+            return FrameTracks.empty(det.frame, det.stamp, det.height, det.width)
         if self._dim is None:
             self._dim = dim
             self._tracks = {c: _Tracks.empty(dim) for c in CLASS_IDS}

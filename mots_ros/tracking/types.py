@@ -50,3 +50,10 @@ class FrameTracks:
 
     def __len__(self) -> int:
         return len(self.track_ids)
+
+    @classmethod
+    def empty(cls, frame: int, stamp: int, height: int, width: int) -> "FrameTracks":
+        """A frame without tracked objects."""
+        z = np.zeros(0, np.int64)
+        return cls(frame, stamp, height, width, z, z.copy(), np.zeros(0, np.float32), np.zeros((0, 4), np.float32),
+                   [], z.copy())
