@@ -32,6 +32,7 @@ class ReplayResult:
     frame_ids: dict = field(default_factory=dict)  # frame -> header.frame_id of its tracks
     published: int = 0
     latencies: list = field(default_factory=list)  # seconds, publish -> tracks, per received frame
+    taken_latencies: list = field(default_factory=list)  # seconds, publish -> the inference node's ack
     seconds: float = 0.0  # first publish -> last tracks
 
     @property
@@ -92,8 +93,10 @@ class Replayer(Node):
 
     # ------------------------------------------------------------------ callbacks
     def _on_taken(self, msg: Header) -> None:
-        if stamp_ns(msg.stamp) in self._sent:
+        sent = self._sent.get(stamp_ns(msg.stamp))
+        if sent is not None:
             self._taken += 1
+            self.result.taken_latencies.append(time.perf_counter() - sent)
 
     def _on_tracks(self, msg: TrackedInstances) -> None:
         stamp = stamp_ns(msg.header.stamp)
