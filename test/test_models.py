@@ -58,6 +58,15 @@ def test_identity_init_returns_input_exactly():
         assert torch.equal(y, x[:, :, layers:9 - layers])
 
 
+def test_temporal_gradients_come_in_the_parameters_layout():
+    """DistributedDataParallel needs grad strides equal to the parameter's (else a warning and slower buckets)."""
+    block = TemporalBlock(256, 2, "random")
+    x = torch.randn(1, 256, 6, 12, 20).contiguous(memory_format=torch.channels_last_3d)  # as the FPN hands it over
+    block(x).square().sum().backward()
+    for name, p in block.named_parameters():
+        assert p.grad.stride() == p.stride(), name
+
+
 def test_average_and_random_init_differ():
     torch.manual_seed(0)
     x = torch.randn(1, 8, 5, 6, 6)

@@ -42,6 +42,8 @@ class SeparableConv3d(nn.Module):
                     self.depthwise.weight[:, 0, :, 1, 1] = 1.0 / 3.0
                 self.pointwise.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1, 1))
                 self.pointwise.bias.zero_()
+        # the layout its gradient comes in (else DDP warns that grad strides do not match its bucket view)
+        self.depthwise.to(memory_format=torch.channels_last_3d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, C, T - 2, H, W)."""
