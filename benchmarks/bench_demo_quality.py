@@ -5,6 +5,10 @@ model and the tuned tracker on them exactly as `mots run` does, scores them with
 sMOTSA >= 70 for cars and pedestrians. Exit status 1 when the goal is missed.
 
     .venv/bin/python benchmarks/bench_demo_quality.py [--checkpoint CKPT --tracker-config YAML] [--seed 99]
+        [--size 188x620]
+
+--size renders the held-out sequences at another resolution (e.g. 375x1242, KITTI's; the model's input size is
+the checkpoint's either way, so only the sharpness of the frames and of the ground truth changes).
 """
 from __future__ import annotations
 
@@ -30,10 +34,12 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--size", default="188x620", help="HxW of the synthetic frames (training used 188x620)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
-        generate(data, sequences=args.sequences, frames=args.frames, size=(188, 620), seed=args.seed)
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        generate(data, sequences=args.sequences, frames=args.frames, size=size, seed=args.seed)
         seqmap = os.path.join(tmp, "all.seqmap")
         with open(seqmap, "w") as out:
             for name in ("train.seqmap", "val.seqmap"):
@@ -45,7 +51,7 @@ def main() -> int:
         results = evaluate(os.path.join(data, "instances_txt"), os.path.join(tmp, "res"), seqmap)
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
     frames = args.sequences * args.frames
-    print(f"\n{frames} held-out frames (seed {args.seed}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
+    print(f"\n{frames} held-out frames (seed {args.seed}, {args.size}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
           f"inference + tracking)")
     ok = True
     for cls in ("car", "pedestrian"):
