@@ -22,6 +22,7 @@ GOAL = 70.0
 
 
 def main() -> int:
+    from mots_ros.cli import _size
     from mots_ros.data.synth import generate
     from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run
     from mots_ros.eval.evaluate import evaluate
@@ -34,12 +35,11 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--device", default=None)
-    ap.add_argument("--size", default="188x620", help="HxW of the synthetic frames (training used 188x620)")
+    ap.add_argument("--size", type=_size, default=(188, 620), help="HxW of the synthetic frames (training used 188x620)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
-        size = tuple(int(v) for v in args.size.lower().split("x"))
-        generate(data, sequences=args.sequences, frames=args.frames, size=size, seed=args.seed)
+        generate(data, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)
         seqmap = os.path.join(tmp, "all.seqmap")
         with open(seqmap, "w") as out:
             for name in ("train.seqmap", "val.seqmap"):
@@ -51,7 +51,7 @@ def main() -> int:
         results = evaluate(os.path.join(data, "instances_txt"), os.path.join(tmp, "res"), seqmap)
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
     frames = args.sequences * args.frames
-    print(f"\n{frames} held-out frames (seed {args.seed}, {args.size}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
+    print(f"\n{frames} held-out frames (seed {args.seed}, {args.size[0]}x{args.size[1]}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
           f"inference + tracking)")
     ok = True
     for cls in ("car", "pedestrian"):

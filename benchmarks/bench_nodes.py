@@ -104,9 +104,7 @@ def main() -> int:
         """Each frame: wait for the previous frame's tracks, run it through the core here, then publish it."""
         stream, tracker = core()
         for i in range(len(images)):
-            while client.result.received < i:
-                check()
-                rclpy.spin_once(client, timeout_sec=0.05)
+            client.spin_until(lambda: client.result.received >= i, 60.0, f"the tracks of frame {i - 1}", check)
             paired_core_ms.append(core_step(stream, tracker, i)[0])
             yield message(i, t0)
 

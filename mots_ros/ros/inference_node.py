@@ -130,5 +130,6 @@ class InferenceNode(Node):
 def main(args=None) -> int:
     return run_node(InferenceNode, "inference_node", args)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -120,7 +120,9 @@ class Replayer(Node):
             self.result.instance_images[frame] = np.frombuffer(msg.data, np.uint16).reshape(msg.height, msg.width)
 
     # ------------------------------------------------------------------ driving
-    def _spin_until(self, done, timeout: float, what: str, check=None) -> None:
+    def spin_until(self, done, timeout: float, what: str, check=None) -> None:
+        """Spin until ``done()``; an error naming ``what`` after ``timeout`` s; ``check()`` each turn (e.g.
+        :meth:`Graph.check`, which raises when a node process died)."""
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() > deadline:
@@ -133,12 +135,12 @@ class Replayer(Node):
         """Until the inference node subscribes the camera topic (its model is loaded) and the tracker publishes."""
         tracks = _topic(self.namespace, "tracks")
         readers = 2 if self._overlay else 1  # the tracker node takes camera images while the overlay is watched
-        self._spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
+        self.spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
                          and self.count_publishers(tracks) > 0
                          and self.flush_client.service_is_ready(), timeout,
                          f"the nodes ({self.camera_topic} subscriber, {tracks} publisher)", check)
         # every topic matched both ways before the first frame goes out (else early messages are lost)
-        self._spin_until(lambda: self.pub.get_subscription_count() >= readers
+        self.spin_until(lambda: self.pub.get_subscription_count() >= readers
                          and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
         time.sleep(0.5)
         rclpy.spin_once(self, timeout_sec=0.05)
@@ -164,10 +166,10 @@ class Replayer(Node):
                     rclpy.spin_once(self, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
             elif one_at_a_time:
                 sent = res.published
-                self._spin_until(lambda: res.received >= sent, timeout, f"the tracks of frame {frame - 1}", check)
+                self.spin_until(lambda: res.received >= sent, timeout, f"the tracks of frame {frame - 1}", check)
             else:
                 sent = res.published
-                self._spin_until(lambda: self._taken - base >= sent, timeout,
+                self.spin_until(lambda: self._taken - base >= sent, timeout,
                                  f"the inference node to take frame {frame - 1}", check)
             self._frames[stamp] = frame
             self._sent[stamp] = time.perf_counter()
@@ -179,14 +181,14 @@ class Replayer(Node):
                 progress(res)
             rclpy.spin_once(self, timeout_sec=0.0)
         if not realtime:
-            self._spin_until(lambda: self._taken - base >= res.published, timeout, "the last frame to be taken",
+            self.spin_until(lambda: self._taken - base >= res.published, timeout, "the last frame to be taken",
                              check)
         future = self.flush_client.call_async(Trigger.Request())
-        self._spin_until(future.done, timeout, "the inference node's flush service", check)
+        self.spin_until(future.done, timeout, "the inference node's flush service", check)
         if realtime:  # whatever is still on its way
             self._drain(res)
         else:  # every frame comes back
-            self._spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames", check)
+            self.spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames", check)
         for wanted, images in ((self._overlay, res.overlays), (self._instance, res.instance_images)):
             deadline = time.monotonic() + 5.0
             while wanted and len(images) < res.received and time.monotonic() < deadline:

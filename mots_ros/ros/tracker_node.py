@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from collections import OrderedDict
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -118,6 +117,7 @@ class TrackerNode(Node):
 
 def main(args=None) -> int:
     return run_node(TrackerNode, "tracker_node", args)
+
 
 if __name__ == "__main__":
     sys.exit(main())
