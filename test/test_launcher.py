@@ -43,3 +43,51 @@ def test_missing_checkpoint_is_named_and_fails(tmp_path):
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert str(missing) in out and "inference_node exited with status 1" in out, out
+
+
+
+def test_a_second_ctrl_c_cannot_break_off_the_clean_up():
+    """A terminal's Ctrl-C reaches the nodes and the launcher, which then sends its own: SIGINT raises only while
+    a node is being built; once it spins, rclpy's own handler ends spin and later SIGINTs are ignored (a
+    KeyboardInterrupt inside the clean-up made a node exit with status 1)."""
+    from mots_ros.ros.spin import _Interrupts
+
+    handler = _Interrupts()
+    with pytest.raises(KeyboardInterrupt):
+        handler(signal.SIGINT, None)
+    handler.starting = False
+    handler(signal.SIGINT, None)
+
+
+NODE = """
+import sys
+from rclpy.node import Node
+from mots_ros.ros.spin import run_node
+
+class Quiet(Node):
+    def __init__(self):
+        super().__init__("quiet")
+        print("up", flush=True)
+
+    def destroy_node(self):
+        super().destroy_node()
+        print("cleaned up", flush=True)
+
+sys.exit(run_node(Quiet, "quiet"))
+"""
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01, 0.2])
+def test_two_sigints_end_a_node_cleanly(tmp_path, gap):
+    script = tmp_path / "node.py"
+    script.write_text(NODE)
+    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout.readline().strip() == "up"
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "cleaned up" in out, (proc.returncode, out)

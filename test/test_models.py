@@ -199,6 +199,25 @@ def test_training_steps_reduce_loss():
     assert totals[-1] < totals[0]
 
 
+def test_scale_jitter_resizes_what_the_network_sees_in_training_only():
+    """The transform resizes every image to min_size/max_size, so scale augmentation must act on those sizes:
+    one factor for the whole window, boxes and masks scaled alike, eval untouched."""
+    model = tiny().train()
+    images = [to_tensor(f) for f in frames(3)]
+    model.scale_range = (1.5, 1.5)
+    image_list, _, targets = model.features(images, make_targets(3))
+    assert image_list.image_sizes == [(96, 144)] * 3
+    assert torch.allclose(targets[0]["boxes"][0], torch.tensor([4.0, 6, 30, 30]) * 1.5)
+    assert targets[0]["masks"].shape[-2:] == (96, 144)
+    assert (model.transform.min_size, model.transform.max_size) == ((H,), W)  # restored
+    model.scale_range = (0.5, 1.5)
+    sizes = {model.features(images, make_targets(3))[0].image_sizes[0] for _ in range(8)}
+    assert len(sizes) > 1 and all(32 <= h <= 96 for h, _ in sizes)
+    model.eval()
+    with torch.inference_mode():
+        assert model.features(images)[0].image_sizes == [(H, W)] * 3
+
+
 def test_eval_outputs_and_identity_model_equals_mask_rcnn():
     from torchvision.models.detection import MaskRCNN
 

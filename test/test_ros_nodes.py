@@ -47,7 +47,8 @@ def graph(tmp_path_factory):
         client.destroy_node()
         rclpy.try_shutdown()
         codes = g.stop()
-    assert codes == {"inference_node": 0, "tracker_node": 0}, f"nodes did not stop cleanly: {codes}"
+    assert codes == {"inference_node": 0, "tracker_node": 0}, \
+        f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)
 
 
 def _messages(frames, t0: int, frame_id: str = "cam_front"):

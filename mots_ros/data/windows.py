@@ -45,14 +45,14 @@ def read_image(path: str) -> np.ndarray:
 
 @dataclass
 class Augment:
-    """Random augmentation, the same for every frame of a window (thesis 4: flip, gamma, scale)."""
+    """Random augmentation, the same for every frame of a window (thesis 4: flip, gamma; the scale augmentation is
+    the model's, :attr:`TrackRCNN.scale_range`, as its transform resizes every image to its input size)."""
 
     flip: float = 0.5  # probability of a horizontal flip
     gamma: tuple[float, float] = (0.7, 1.4)  # range of the gamma factor applied to intensities
-    scale: tuple[float, float] = (0.8, 1.2)  # range of the resize factor
 
-    def sample(self, rng: np.random.Generator) -> tuple[bool, float, float]:
-        return (bool(rng.random() < self.flip), float(rng.uniform(*self.gamma)), float(rng.uniform(*self.scale)))
+    def sample(self, rng: np.random.Generator) -> tuple[bool, float]:
+        return bool(rng.random() < self.flip), float(rng.uniform(*self.gamma))
 
 
 class FrameWindows(torch.utils.data.Dataset):
@@ -88,7 +88,7 @@ class FrameWindows(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         seq, frames = self.items[index]
         images, gt, groups = self.sequences[seq]
-        flip, gamma, scale = self.augment.sample(self.rng) if self.augment else (False, 1.0, 1.0)
+        flip, gamma = self.augment.sample(self.rng) if self.augment else (False, 1.0)
         out_images, targets = [], []
         for f in frames:
             img = torch.from_numpy(read_image(images[f])).permute(2, 0, 1).float().div_(255.0)
@@ -107,10 +107,6 @@ class FrameWindows(torch.utils.data.Dataset):
                 img, masks = img.flip(-1), masks.flip(-1)
             if gamma != 1.0:
                 img = img.pow(gamma)
-            if scale != 1.0:
-                size = (max(8, round(h * scale)), max(8, round(w * scale)))
-                img = torch.nn.functional.interpolate(img[None], size=size, mode="bilinear", align_corners=False)[0]
-                masks = torch.nn.functional.interpolate(masks[None].float(), size=size, mode="nearest")[0].byte()
             keep = masks.flatten(1).any(dim=1).bool()
             masks = masks[keep]
             ids = torch.from_numpy(gt.ids[idx])[keep]

@@ -34,7 +34,7 @@ class TrainConfig:
     lr_steps: list = field(default_factory=list)  # for 'step': steps where lr is multiplied by 0.1
     warmup_steps: int = 100
     grad_clip: float = 10.0  # max gradient norm (0: off)
-    flip: float = 0.5  # augmentation: flip probability, gamma range, scale range (same for a whole window)
+    flip: float = 0.5  # augmentation: flip probability, gamma range, resize factor range (same for a whole window)
     gamma: list = field(default_factory=lambda: [0.8, 1.25])
     scale: list = field(default_factory=lambda: [0.9, 1.1])
     checkpoint_every: int = 200
@@ -116,8 +116,9 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
     last = os.path.join(out, "last.pt")
 
     dataset = FrameWindows(data, train_seqmap, window=cfg.window,
-                           augment=Augment(cfg.flip, tuple(cfg.gamma), tuple(cfg.scale)), seed=cfg.seed + rank)
+                           augment=Augment(cfg.flip, tuple(cfg.gamma)), seed=cfg.seed + rank)
     model = TrackRCNN(**model_kwargs).to(device)
+    model.scale_range = tuple(cfg.scale)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                  weight_decay=cfg.weight_decay)
     use_amp = cfg.amp and device.type == "cuda"

@@ -177,6 +177,9 @@ class TrackRCNN(MaskRCNN):
                          else num_classes, min_size=min_size, max_size=max_size, **kwargs)
         self.config = config
         self.lookahead = temporal_lookahead
+        # training-time resize jitter (thesis 4: scale augmentation): one factor per call, i.e. per window, applied
+        # to the transform's sizes; resizing the images beforehand would be undone by the transform
+        self.scale_range = (1.0, 1.0)
         self.temporal = TemporalBlock(net.out_channels, temporal_layers, temporal_init) if temporal_layers else None
         self.assoc_head = AssociationHead(net.out_channels, assoc_dim, hidden=assoc_hidden)
         load_pretrained(self, pretrained, weights_path)
@@ -195,7 +198,17 @@ class TrackRCNN(MaskRCNN):
 
         Returns (image list, FPN maps level -> (T, 256, h, w) NHWC, one per image, targets resized like the images).
         """
-        image_list, targets = self.transform(images, targets)
+        t = self.transform
+        if self.training and tuple(self.scale_range) != (1.0, 1.0):
+            factor = float(torch.empty(()).uniform_(*self.scale_range))
+            sizes = t.min_size, t.max_size
+            t.min_size, t.max_size = (round(self.config["min_size"] * factor),), round(self.config["max_size"] * factor)
+            try:
+                image_list, targets = t(images, targets)
+            finally:
+                t.min_size, t.max_size = sizes
+        else:
+            image_list, targets = t(images, targets)
         feats = self.backbone(image_list.tensors.contiguous(memory_format=torch.channels_last))
         return image_list, feats, targets
 

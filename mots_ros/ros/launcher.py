@@ -76,11 +76,13 @@ def ros_environment(env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash or a stop that hangs (SIGABRT from Graph.stop) logs stacks
     return env
 
 
 class Graph:
-    """The running node processes; a context manager that stops them (SIGINT, then SIGKILL after ``grace`` s)."""
+    """The running node processes; a context manager that stops them (SIGINT; after ``grace`` s SIGABRT, which makes
+    Python write every thread's stack to the node's log, then SIGKILL)."""
 
     def __init__(self, args: LaunchArgs, log_dir: str | None = None, grace: float = 10.0):
         self.args, self.log_dir, self.grace = args, log_dir, grace
@@ -114,11 +116,15 @@ class Graph:
         """MotsError with the node's log when a node has exited."""
         for name, p in self.procs.items():
             if p.poll() is not None:
-                tail = ""
-                if name in self.logs:
-                    with open(self.logs[name]) as fh:
-                        tail = "".join(fh.readlines()[-15:])
+                tail = self.log_tail(name)
                 raise MotsError(f"{name} exited with status {p.returncode}" + (f":\n{tail}" if tail else ""))
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        """The last lines of a node's log ("" without ``log_dir``)."""
+        if name not in self.logs:
+            return ""
+        with open(self.logs[name]) as fh:
+            return "".join(fh.readlines()[-lines:])
 
     def stop(self) -> dict[str, int]:
         """Stop every node; their exit statuses."""
@@ -130,8 +136,12 @@ class Graph:
             try:
                 p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+                p.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER (ros_environment): the stacks of the hang
+                try:
+                    p.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
         return {name: p.returncode for name, p in self.procs.items()}
 
     def __enter__(self) -> "Graph":

@@ -154,6 +154,7 @@ class Replayer(Node):
         base = self._taken  # images taken before this replay
         start = None
         first_stamp = None
+        published = []
         for frame, msg in frames:
             stamp = stamp_ns(msg.header.stamp)
             if stamp in self._frames:
@@ -176,6 +177,7 @@ class Replayer(Node):
             if start is None:
                 start = self._sent[stamp]
             self.pub.publish(msg)
+            published.append(frame)
             res.published += 1
             if progress is not None:
                 progress(res)
@@ -188,7 +190,13 @@ class Replayer(Node):
         if realtime:  # whatever is still on its way
             self._drain(res)
         else:  # every frame comes back
-            self.spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames", check)
+            try:
+                self.spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames",
+                                check)
+            except MotsError as e:
+                missing = sorted(set(published) - set(res.tracks))
+                raise MotsError(f"{e}: tracks came back for {res.received} of {res.published} frames "
+                                f"(missing: frames {missing[:10]}{' ...' if len(missing) > 10 else ''})") from None
         for wanted, images in ((self._overlay, res.overlays), (self._instance, res.instance_images)):
             deadline = time.monotonic() + 5.0
             while wanted and len(images) < res.received and time.monotonic() < deadline:

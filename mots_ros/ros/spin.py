@@ -9,10 +9,27 @@ from rclpy.executors import ExternalShutdownException
 from mots_ros import MotsError
 
 
+class _Interrupts:
+    """SIGINT at the Python level. rclpy's own handler shuts rclpy down, which ends spin; this one only raises
+    KeyboardInterrupt while the node is being built (loading a model can take seconds) and ignores every later
+    SIGINT, so that a second Ctrl-C (a terminal's reaches the whole process group, then the launcher sends its
+    own) cannot break off the clean-up. Installed before ``rclpy.init``, whose handler calls it."""
+
+    def __init__(self):
+        self.starting = True
+
+    def __call__(self, signum, frame):
+        if self.starting:
+            raise KeyboardInterrupt
+
+
 def run_node(node_class, name: str, args=None) -> int:
+    interrupts = _Interrupts()
+    signal.signal(signal.SIGINT, interrupts)
     rclpy.init(args=args)
     try:
         node = node_class()
+        interrupts.starting = False
     except (MotsError, ValueError) as e:  # missing checkpoint, bad parameter value
         rclpy.logging.get_logger(name).fatal(str(e))
         rclpy.try_shutdown()
@@ -22,10 +39,10 @@ def run_node(node_class, name: str, args=None) -> int:
         return 0
     try:
         rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C (e.g. from the launcher) during clean-up
         node.destroy_node()
         rclpy.try_shutdown()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Python resets its handlers at exit: a late SIGINT would kill
     return 0
