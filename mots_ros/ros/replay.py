@@ -132,13 +132,16 @@ class Replayer(Node):
             rclpy.spin_once(self, timeout_sec=0.05)
 
     def wait_for_graph(self, timeout: float = 120.0, check=None) -> None:
-        """Until the inference node subscribes the camera topic (its model is loaded) and the tracker publishes."""
-        tracks = _topic(self.namespace, "tracks")
+        """Until the inference node subscribes the camera topic (its model is loaded), the tracker publishes and
+        the detections topic between them has both ends."""
+        tracks, detections = _topic(self.namespace, "tracks"), _topic(self.namespace, "detections")
         readers = 2 if self._overlay else 1  # the tracker node takes camera images while the overlay is watched
         self.spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
                          and self.count_publishers(tracks) > 0
+                         and self.count_publishers(detections) > 0 and self.count_subscribers(detections) > 0
                          and self.flush_client.service_is_ready(), timeout,
-                         f"the nodes ({self.camera_topic} subscriber, {tracks} publisher)", check)
+                         f"the nodes ({self.camera_topic} subscriber, {detections} publisher and subscriber, "
+                         f"{tracks} publisher)", check)
         # every topic matched both ways before the first frame goes out (else early messages are lost)
         self.spin_until(lambda: self.pub.get_subscription_count() >= readers
                          and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
