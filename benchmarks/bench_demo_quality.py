@@ -5,10 +5,11 @@ model and the tuned tracker on them exactly as `mots run` does, scores them with
 sMOTSA >= 70 for cars and pedestrians. Exit status 1 when the goal is missed.
 
     .venv/bin/python benchmarks/bench_demo_quality.py [--checkpoint CKPT --tracker-config YAML] [--seed 99]
-        [--size 188x620]
+        [--size 375x1242]
 
---size renders the held-out sequences at another resolution (e.g. 375x1242, KITTI's; the model's input size is
-the checkpoint's either way, so only the sharpness of the frames and of the ground truth changes).
+--size renders the held-out sequences at another resolution (default 375x1242, KITTI's, what the demo weights were
+last trained on; e.g. 188x620, the size of their first three stages: the model's input size is the checkpoint's
+either way, so only the sharpness of the frames and of the ground truth changes).
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--device", default=None)
-    ap.add_argument("--size", type=_size, default=(188, 620), help="HxW of the synthetic frames (training used 188x620)")
+    ap.add_argument("--size", type=_size, default=(375, 1242),
+                    help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")

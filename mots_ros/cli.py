@@ -134,7 +134,7 @@ def cmd_demo(args) -> int:
     from mots_ros.demo import run_demo
 
     run_demo(args.out, seed=args.seed, images=args.images, bag=args.bag, gt=args.gt, checkpoint=args.checkpoint,
-             tracker_config=args.tracker_config, device=args.device, frames=args.frames)
+             tracker_config=args.tracker_config, device=args.device, frames=args.frames, size=args.size)
     return 0
 
 
@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="seed of the synthetic sequence (default 0; the demo "
                                                        "weights were trained on seed 1)")
     m.add_argument("--frames", type=int, default=60, help="frames of the synthetic sequence (default 60)")
+    m.add_argument("--size", type=_size, default=(375, 1242),
+                   help="HxW of the synthetic frames (default 375x1242, KITTI's, what the demo weights were "
+                        "trained on)")
     m.add_argument("--images", help="an image folder (KITTI MOTS / MOTS20 layout) instead of synthetic data")
     m.add_argument("--bag", help="a rosbag2 with sensor_msgs/Image instead of synthetic data")
     m.add_argument("--gt", help="ground-truth folder (instances_txt) for --images / --bag")

@@ -17,7 +17,7 @@ from mots_ros import MotsError
 
 def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, bag: str | None = None,
              gt: str | None = None, checkpoint: str | None = None, tracker_config: str | None = None,
-             device: str = "auto", frames: int = 60) -> dict:
+             device: str = "auto", frames: int = 60, size: tuple[int, int] = (375, 1242)) -> dict:
     from mots_ros.eval.evaluate import nan_to_none
     from mots_ros.eval.report import format_table
     from mots_ros.ros.bag import from_sequence, replay_bag, score_result, transport_line
@@ -31,7 +31,7 @@ def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, ba
 
             data = os.path.join(out, "data")
             shutil.rmtree(data, ignore_errors=True)
-            generate(data, sequences=1, frames=frames, size=(188, 620), seed=seed)
+            generate(data, sequences=1, frames=frames, size=size, seed=seed)
             images, gt = os.path.join(data, "images", "0000"), gt or os.path.join(data, "instances_txt")
         bag = os.path.join(out, "camera.mcap")
         shutil.rmtree(bag, ignore_errors=True)
