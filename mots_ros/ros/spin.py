@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from mots_ros import MotsError
 
@@ -29,6 +29,8 @@ def run_node(node_class, name: str, args=None) -> int:
     rclpy.init(args=args)
     try:
         node = node_class()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         interrupts.starting = False
     except (MotsError, ValueError) as e:  # missing checkpoint, bad parameter value
         rclpy.logging.get_logger(name).fatal(str(e))
@@ -37,11 +39,16 @@ def run_node(node_class, name: str, args=None) -> int:
     except KeyboardInterrupt:  # Ctrl-C while starting
         rclpy.try_shutdown()
         return 0
+    except Exception:
+        if rclpy.ok():
+            raise
+        return 0  # rclpy's SIGINT handler shut rclpy down while starting: creating an entity failed
     try:
-        rclpy.spin(node)
+        executor.spin()  # returns (or raises ExternalShutdownException) once rclpy's signal handler shut it down
     except ExternalShutdownException:
         pass
     finally:
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Python resets its handlers at exit: a late SIGINT would kill
