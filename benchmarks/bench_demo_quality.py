@@ -64,4 +64,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from mots_ros import MotsError
+
+    try:
+        sys.exit(main())
+    except MotsError as e:  # a bad --size, a missing checkpoint or tracker file: named, no traceback
+        sys.exit(f"bench_demo_quality: {e}")

@@ -45,7 +45,6 @@ def test_missing_checkpoint_is_named_and_fails(tmp_path):
     assert str(missing) in out and "inference_node exited with status 1" in out, out
 
 
-
 def test_a_second_ctrl_c_cannot_break_off_the_clean_up():
     """A terminal's Ctrl-C reaches the nodes and the launcher, which then sends its own: SIGINT raises only while
     a node is being built; once it spins, rclpy's own handler ends spin and later SIGINTs are ignored (a

@@ -199,16 +199,14 @@ class TrackRCNN(MaskRCNN):
         Returns (image list, FPN maps level -> (T, 256, h, w) NHWC, one per image, targets resized like the images).
         """
         t = self.transform
+        sizes = t.min_size, t.max_size
         if self.training and tuple(self.scale_range) != (1.0, 1.0):
             factor = float(torch.empty(()).uniform_(*self.scale_range))
-            sizes = t.min_size, t.max_size
-            t.min_size, t.max_size = (round(self.config["min_size"] * factor),), round(self.config["max_size"] * factor)
-            try:
-                image_list, targets = t(images, targets)
-            finally:
-                t.min_size, t.max_size = sizes
-        else:
+            t.min_size, t.max_size = tuple(round(s * factor) for s in sizes[0]), round(sizes[1] * factor)
+        try:
             image_list, targets = t(images, targets)
+        finally:
+            t.min_size, t.max_size = sizes
         feats = self.backbone(image_list.tensors.contiguous(memory_format=torch.channels_last))
         return image_list, feats, targets
 

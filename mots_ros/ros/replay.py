@@ -137,14 +137,14 @@ class Replayer(Node):
         tracks, detections = _topic(self.namespace, "tracks"), _topic(self.namespace, "detections")
         readers = 2 if self._overlay else 1  # the tracker node takes camera images while the overlay is watched
         self.spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
-                         and self.count_publishers(tracks) > 0
-                         and self.count_publishers(detections) > 0 and self.count_subscribers(detections) > 0
-                         and self.flush_client.service_is_ready(), timeout,
-                         f"the nodes ({self.camera_topic} subscriber, {detections} publisher and subscriber, "
-                         f"{tracks} publisher)", check)
+                        and self.count_publishers(tracks) > 0
+                        and self.count_publishers(detections) > 0 and self.count_subscribers(detections) > 0
+                        and self.flush_client.service_is_ready(), timeout,
+                        f"the nodes ({self.camera_topic} subscriber, {detections} publisher and subscriber, "
+                        f"{tracks} publisher)", check)
         # every topic matched both ways before the first frame goes out (else early messages are lost)
         self.spin_until(lambda: self.pub.get_subscription_count() >= readers
-                         and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
+                        and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
         time.sleep(0.5)
         rclpy.spin_once(self, timeout_sec=0.05)
 
@@ -174,7 +174,7 @@ class Replayer(Node):
             else:
                 sent = res.published
                 self.spin_until(lambda: self._taken - base >= sent, timeout,
-                                 f"the inference node to take frame {frame - 1}", check)
+                                f"the inference node to take frame {frame - 1}", check)
             self._frames[stamp] = frame
             self._sent[stamp] = time.perf_counter()
             if start is None:
@@ -187,7 +187,7 @@ class Replayer(Node):
             rclpy.spin_once(self, timeout_sec=0.0)
         if not realtime:
             self.spin_until(lambda: self._taken - base >= res.published, timeout, "the last frame to be taken",
-                             check)
+                            check)
         future = self.flush_client.call_async(Trigger.Request())
         self.spin_until(future.done, timeout, "the inference node's flush service", check)
         if realtime:  # whatever is still on its way
