@@ -23,8 +23,10 @@ GOAL = 70.0
 
 
 def main() -> int:
+    from mots_ros import MotsError
     from mots_ros.cli import _size
     from mots_ros.data.synth import generate
+    from mots_ros.demo import DEMO_SIZE
     from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run
     from mots_ros.eval.evaluate import evaluate
     from mots_ros.eval.report import format_table
@@ -36,9 +38,12 @@ def main() -> int:
     ap.add_argument("--sequences", type=int, default=4)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--device", default=None)
-    ap.add_argument("--size", type=_size, default=(375, 1242),
+    ap.add_argument("--size", type=_size, default=DEMO_SIZE,
                     help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
     args = ap.parse_args()
+    for path in (args.checkpoint, args.tracker_config):  # named before the held-out data is written
+        if not os.path.isfile(path):
+            raise MotsError(f"{path}: no such file")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         generate(data, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from mots_ros import MotsError, __version__
+from mots_ros.demo import DEMO_SIZE
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0, help="seed of the synthetic sequence (default 0; the demo "
                                                        "weights were trained on seed 1)")
     m.add_argument("--frames", type=int, default=60, help="frames of the synthetic sequence (default 60)")
-    m.add_argument("--size", type=_size, default=(375, 1242),
+    m.add_argument("--size", type=_size, default=DEMO_SIZE,
                    help="HxW of the synthetic frames (default 375x1242, KITTI's, what the demo weights were "
                         "trained on)")
     m.add_argument("--images", help="an image folder (KITTI MOTS / MOTS20 layout) instead of synthetic data")

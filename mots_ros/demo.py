@@ -14,10 +14,12 @@ import time
 
 from mots_ros import MotsError
 
+DEMO_SIZE = (375, 1242)  # KITTI's HxW, the frames the demo weights were last trained on
+
 
 def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, bag: str | None = None,
              gt: str | None = None, checkpoint: str | None = None, tracker_config: str | None = None,
-             device: str = "auto", frames: int = 60, size: tuple[int, int] = (375, 1242)) -> dict:
+             device: str = "auto", frames: int = 60, size: tuple[int, int] = DEMO_SIZE) -> dict:
     from mots_ros.eval.evaluate import nan_to_none
     from mots_ros.eval.report import format_table
     from mots_ros.ros.bag import from_sequence, replay_bag, score_result, transport_line
