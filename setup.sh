@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check --no-cache-dir)  # no second copy of torch (~5 GB) in a cache
 stamp=.venv/.mots_ros-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
   "${PIP[@]}" --upgrade pip

@@ -16,7 +16,8 @@ from mots_ros.tracking.detections_io import read_detections
 
 MODEL = {"backbone": "resnet18", "min_size": 64, "max_size": 96, "rpn_pre_nms_top_n_train": 100,
          "rpn_post_nms_top_n_train": 50, "rpn_pre_nms_top_n_test": 50, "rpn_post_nms_top_n_test": 20,
-         "box_batch_size_per_image": 32, "box_score_thresh": 0.0, "box_detections_per_img": 5}
+         "box_batch_size_per_image": 32, "box_score_thresh": 0.0, "box_detections_per_img": 5,
+         "box_head_size": 64, "mask_head_layers": [32, 32], "assoc_hidden": 32}  # compact heads: small checkpoints
 
 
 @pytest.fixture(scope="module")
