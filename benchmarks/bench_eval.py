@@ -82,7 +82,7 @@ def main() -> int:
               str(seqmap), os.path.join(tmp, "te_out")]
         c_ours = best_of(lambda: subprocess.run(mots, check=True, capture_output=True), 3)[1]
         c_ref = best_of(lambda: subprocess.run(te, check=True, capture_output=True), 3)[1]
-        print(f"\nwhole command (new process, imports, output files; best of 3):")
+        print("\nwhole command (new process, imports, output files; best of 3):")
         print(f"  trackeval (default config: summaries, details, plots) {c_ref:6.2f} s")
         print(f"  mots eval --json                                       {c_ours:6.2f} s")
         print(f"  ratio                                                  {c_ref / c_ours:6.1f}x")

@@ -60,7 +60,7 @@ def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/came
         first = next(iter(frames))
         writer.set_custom_data(META_SEQUENCE, os.path.basename(os.path.normpath(images)))
         writer.set_custom_data(META_FIRST, str(first))
-        for i, (frame, path) in enumerate(tqdm(frames.items(), desc="bag", unit="frame")):
+        for i, path in enumerate(tqdm(frames.values(), desc="bag", unit="frame")):
             rgb = read_image(path)
             ns = int(round(start * 1e9)) + int(round(i * 1e9 / rate))
             msg = Image(header=Header(stamp=Time(sec=ns // 10 ** 9, nanosec=ns % 10 ** 9), frame_id=frame_id),
