@@ -97,6 +97,38 @@ def test_train_resume_infer_run_eval(data, tmp_path, capsys):
     assert "sMOTSA" in capsys.readouterr().out
 
 
+def test_run_saves_every_sequences_detections_when_tracks_cannot_be_written(data, tmp_path, monkeypatch):
+    """Untuned tracker parameters can start over 999 tracks (not writable as KITTI ids): `mots run
+    --save-detections` still saves the detections of every sequence, for `mots tune`, and then names the failure."""
+    from mots_ros import MotsError
+    from mots_ros.engine import infer
+    from mots_ros.models import TrackRCNN
+
+    seqs = {**formats.read_seqmap(data / "train.seqmap"), **formats.read_seqmap(data / "val.seqmap")}
+    formats.write_seqmap(seqs, str(tmp_path / "all.seqmap"))
+    first = next(iter(seqs))
+    real = infer.write_tracks
+
+    def write_tracks(path, tracks):
+        if os.path.basename(path) == f"{first}.txt":
+            raise MotsError(f"sequence {first}: track id 1000 >= 1000 cannot be written")
+        real(path, tracks)
+
+    monkeypatch.setattr(infer, "write_tracks", write_tracks)
+    torch.manual_seed(0)
+    model = TrackRCNN(**MODEL).eval()
+    with pytest.raises(MotsError, match=f"sequence {first}: track id 1000.*detections of every sequence are in"):
+        infer.run_sequences(model, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res"),
+                            device="cpu", detections_dir=str(tmp_path / "dets"))
+    assert len(seqs) == 2 and sorted(os.listdir(tmp_path / "dets")) == sorted(f"{s}.txt" for s in seqs)
+    assert os.listdir(tmp_path / "res") == [f"{s}.txt" for s in seqs if s != first]
+    # without --save-detections the first failure stops the run
+    with pytest.raises(MotsError, match="track id 1000") as err:
+        infer.run_sequences(model, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res2"),
+                            device="cpu")
+    assert "detections of every sequence" not in str(err.value) and os.listdir(tmp_path / "res2") == []
+
+
 def test_bad_checkpoints_name_the_file(data, tmp_path, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(np.random.default_rng(0).bytes(1000))

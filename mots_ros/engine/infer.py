@@ -60,20 +60,36 @@ def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, 
 def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_config: str | TrackerConfig | None = None,
                   device: str | torch.device | None = None, lookahead: int | None = None,
                   detections_dir: str | None = None) -> None:
-    """Inference and tracking of every seqmap sequence (``images_root/SEQ/``) into ``out_dir/SEQ.txt``."""
+    """Inference and tracking of every seqmap sequence (``images_root/SEQ/``) into ``out_dir/SEQ.txt``.
+
+    With ``detections_dir``, a sequence whose tracks cannot be written (over 999 tracks of a class: untuned tracker
+    parameters) does not stop the others: every sequence's detections are saved for ``mots tune``, then the
+    failures are raised together.
+    """
+    from mots_ros import MotsError
+
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
     device = device if isinstance(device, torch.device) else resolve_device(device)
     stream = StreamingModel(model, lookahead=lookahead, device=device)
     tracker = Tracker(config)
     os.makedirs(out_dir, exist_ok=True)
+    failed = []
     for seq, (first, last) in formats.read_seqmap(seqmap).items():
         detections = infer_frames(stream, os.path.join(images_root, seq), seq, first, last)
         if detections_dir:
             os.makedirs(detections_dir, exist_ok=True)
             write_detections(os.path.join(detections_dir, f"{seq}.txt"), detections)
         tracker.reset()
-        write_tracks(os.path.join(out_dir, f"{seq}.txt"), [tracker.step(d) for d in detections])
+        try:
+            write_tracks(os.path.join(out_dir, f"{seq}.txt"), [tracker.step(d) for d in detections])
+        except MotsError as e:
+            if not detections_dir:
+                raise
+            failed.append(str(e))
+    if failed:
+        raise MotsError("; ".join(failed) + f" (the detections of every sequence are in {detections_dir}: "
+                        "`mots tune` them for parameters that fit)")
 
 
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
