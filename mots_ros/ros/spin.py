@@ -10,16 +10,18 @@ from mots_ros import MotsError
 
 
 class _Interrupts:
-    """SIGINT at the Python level. rclpy's own handler shuts rclpy down, which ends spin; this one only raises
-    KeyboardInterrupt while the node is being built (loading a model can take seconds) and ignores every later
-    SIGINT, so that a second Ctrl-C (a terminal's reaches the whole process group, then the launcher sends its
-    own) cannot break off the clean-up. Installed before ``rclpy.init``, whose handler calls it."""
+    """SIGINT at the Python level. rclpy's own handler shuts rclpy down, which ends spin; this one raises
+    KeyboardInterrupt once, for the first SIGINT while the node is being built (loading a model can take
+    seconds), and ignores every other SIGINT, so that a second Ctrl-C (a terminal's reaches the whole process
+    group, then the launcher sends its own) cannot break off the clean-up, whether the node was starting or
+    spinning. Installed before ``rclpy.init``, whose handler calls it."""
 
     def __init__(self):
         self.starting = True
 
     def __call__(self, signum, frame):
         if self.starting:
+            self.starting = False
             raise KeyboardInterrupt
 
 
