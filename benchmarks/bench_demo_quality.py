@@ -23,13 +23,15 @@ GOAL = 70.0
 
 
 def main() -> int:
-    from mots_ros import MotsError
     from mots_ros.cli import _size
+    from mots_ros.data import formats
     from mots_ros.data.synth import generate
     from mots_ros.demo import DEMO_SIZE
-    from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run
+    from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run_sequences
     from mots_ros.eval.evaluate import evaluate
     from mots_ros.eval.report import format_table
+    from mots_ros.models.weights import build_from_checkpoint
+    from mots_ros.tracking.config import load_tracker_config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=DEMO_CHECKPOINT)
@@ -41,19 +43,17 @@ def main() -> int:
     ap.add_argument("--size", type=_size, default=DEMO_SIZE,
                     help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
     args = ap.parse_args()
-    for path in (args.checkpoint, args.tracker_config):  # named before the held-out data is written
-        if not os.path.isfile(path):
-            raise MotsError(f"{path}: no such file")
+    # loaded (a missing or bad file named) before the held-out data is written
+    model, tracker_config = build_from_checkpoint(args.checkpoint), load_tracker_config(args.tracker_config)
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         generate(data, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)
-        seqmap = os.path.join(tmp, "all.seqmap")
-        with open(seqmap, "w") as out:
-            for name in ("train.seqmap", "val.seqmap"):
-                out.write(open(os.path.join(data, name)).read())
+        seqmap = os.path.join(tmp, "all.seqmap")  # train + val (one sequence alone is in both)
+        formats.write_seqmap({**formats.read_seqmap(os.path.join(data, "train.seqmap")),
+                              **formats.read_seqmap(os.path.join(data, "val.seqmap"))}, seqmap)
         t = time.perf_counter()
-        run(os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), checkpoint=args.checkpoint,
-            tracker_config=args.tracker_config, device=args.device)
+        run_sequences(model, os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), tracker_config,
+                      args.device)
         seconds = time.perf_counter() - t
         results = evaluate(os.path.join(data, "instances_txt"), os.path.join(tmp, "res"), seqmap)
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))

@@ -10,6 +10,7 @@ import os
 import torch
 from tqdm import tqdm
 
+from mots_ros import MotsError
 from mots_ros.data import formats
 from mots_ros.data.windows import list_frames, read_image
 from mots_ros.models.streaming import StreamingModel
@@ -25,8 +26,6 @@ DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
 
 def resolve_device(device: str | None) -> torch.device:
     """``cuda`` when available and not asked otherwise; a clear error for an unavailable CUDA device."""
-    from mots_ros import MotsError
-
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -66,8 +65,6 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
     parameters) does not stop the others: every sequence's detections are saved for ``mots tune``, then the
     failures are raised together.
     """
-    from mots_ros import MotsError
-
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
     device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -95,7 +92,6 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
         device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None) -> None:
     """`mots run`: the shipped demo weights and their tuned tracker unless others are given."""
-    from mots_ros import MotsError
     from mots_ros.models.weights import build_from_checkpoint
 
     if checkpoint is None:
