@@ -71,3 +71,23 @@ def test_broken_bags_are_named(tmp_path, sequence):
         bag.read_images(str(broken))
     with pytest.raises(MotsError, match="no sensor_msgs/msg/Image messages on /other"):
         bag.read_images(path, topic="/other")
+
+
+def test_bag_evaluate_scores_the_rest_when_the_node_drops_a_bad_frame(sequence, tmp_path, monkeypatch):
+    root, path, seqmap = sequence
+    messages = bag.image_messages
+
+    def one_bad(*args):
+        for frame, msg in messages(*args):
+            if frame == 3:
+                msg.encoding = "32FC1"
+            yield frame, msg
+
+    monkeypatch.setattr(bag, "image_messages", one_bad)
+    os.environ["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + 11) % 100)
+    scores = bag.evaluate(path, str(root / "data" / "instances_txt"), seqmap, device="cpu", out=str(tmp_path))
+    t = scores["transport"]
+    assert (t["published"], t["received"], t["dropped"], t["rejected_by_nodes"]) == (FRAMES, FRAMES - 1, 1, 1)
+    frames = {int(line.split()[0]) for line in (tmp_path / "results" / "0000.txt").read_text().splitlines()}
+    assert 3 not in frames and frames == set(range(FRAMES)) - {3}
+    assert scores["car"]["combined"]["TP"] > 0

@@ -1,5 +1,7 @@
 """Message conversions: every supported encoding and row padding, clear errors for bad images, and lossless
 round trips of detections and tracks through their messages (serialised as DDS would)."""
+import array
+
 import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
@@ -7,7 +9,7 @@ from std_msgs.msg import Header
 
 from mots_ros.data import rle
 from mots_ros.msg import Detections, TrackedInstances
-from mots_ros.ros.convert import (ImageError, detections_to_msg, image_to_rgb, instance_image, msg_to_detections,
+from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image, msg_to_detections,
                                   msg_to_tracks, ns_stamp, rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
@@ -87,3 +89,54 @@ def test_tracks_round_trip_and_instance_image():
     np.testing.assert_array_equal(image == 2001, dense[:, :, 1].astype(bool) & ~dense[:, :, 0].astype(bool))
     mono = rgb_to_image(image, Header(), "mono16")
     assert (mono.encoding, mono.step, len(mono.data)) == ("mono16", 60, 1200)
+
+
+def test_converted_images_have_strides_torch_accepts():
+    import torch
+
+    for msg in (_image(RGB[:, :, ::-1], "bgr8", 3), _image(np.concatenate([RGB, RGB[:, :, :1]], 2), "bgra8")):
+        torch.from_numpy(image_to_rgb(msg))  # a reversed (negative-stride) view raised ValueError here
+
+
+def _detections_msg():
+    det = FrameDetections(0, 7, 20, 30, np.zeros((3, 4), np.float32), np.array([0.9, 0.5, 0.25], np.float32),
+                          np.array([1, 2, 2]), _masks(3), np.ones((3, 8), np.float32))
+    return detections_to_msg(det, Header(stamp=ns_stamp(7)))
+
+
+def _set_embedding(values):
+    def edit(msg):
+        msg.detections[1].embedding = array.array("f", values)
+    return edit
+
+
+def _set(index, **fields):
+    def edit(msg):
+        for name, value in fields.items():
+            setattr(msg.detections[index].mask if name in ("counts", "height", "width") else msg, name, value)
+    return edit
+
+
+# one row per class of malformed Detections message: (edit of a valid message, what the error says)
+BAD_DETECTIONS = [
+    ("mixed embedding lengths", _set_embedding([1.0] * 5), r"embedding sizes \[5, 8\] in one message"),
+    ("empty embeddings", lambda m: [setattr(d, "embedding", array.array("f")) for d in m.detections],
+     r"embedding sizes \[0\]"),
+    ("NaN embedding", _set_embedding([float("nan")] * 8), "NaN or infinite"),
+    ("non-ASCII RLE", _set(0, counts="ü0"), "detection 0: mask RLE is not ASCII"),
+    ("garbage RLE", _set(1, counts="~~~~"), r"detection 1: mask RLE holds characters outside '0'..'o'"),
+    ("RLE ends inside a count", _set(2, counts="oo"), "detection 2: mask RLE ends inside a count"),
+    ("over-long RLE", _set(0, counts="0" + "o" * 40 + "1"), "detection 0: mask RLE holds a count too large"),
+    ("runs beyond the image", _set(0, counts="0ZZ1"), r"detection 0: mask RLE covers \d+ pixels, not 20x30 = 600"),
+    ("runs short of the image", _set(0, counts="52"), "detection 0: mask RLE covers 7 pixels, not 20x30 = 600"),
+    ("mask size differs from the header", _set(1, height=10), "detection 1: mask of 30x10 in an image of 30x20"),
+    ("header 0x0", lambda m: (setattr(m, "height", 0), setattr(m, "width", 0)), r"3 detections in an image of 0x0"),
+]
+
+
+@pytest.mark.parametrize("edit, error", [row[1:] for row in BAD_DETECTIONS], ids=[row[0] for row in BAD_DETECTIONS])
+def test_malformed_detections_messages_are_named(edit, error):
+    msg = deserialize_message(serialize_message(_detections_msg()), Detections)
+    edit(msg)
+    with pytest.raises(DetectionsError, match=error):
+        msg_to_detections(msg, 0)

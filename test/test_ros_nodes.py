@@ -16,7 +16,8 @@ from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.models.weights import build_from_checkpoint
 from mots_ros.ros import replay
-from mots_ros.ros.convert import ns_stamp, rgb_to_image
+from mots_ros.msg import Detections
+from mots_ros.ros.convert import ns_stamp, rgb_to_image, stamp_ns
 from mots_ros.ros.launcher import Graph, LaunchArgs
 from mots_ros.tracking.config import load_tracker_config
 from mots_ros.tracking.tracker import Tracker
@@ -51,17 +52,34 @@ def graph(tmp_path_factory):
         f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)
 
 
-def _messages(frames, t0: int, frame_id: str = "cam_front"):
+def _messages(frames, t0: int, frame_id: str = "cam_front", encoding: str = "rgb8"):
     for i, rgb in enumerate(frames):
-        yield i, rgb_to_image(rgb, Header(stamp=ns_stamp(t0 + i * 100_000_000), frame_id=frame_id))
+        header = Header(stamp=ns_stamp(t0 + i * 100_000_000), frame_id=frame_id)
+        if encoding == "bgr8":
+            msg = rgb_to_image(rgb[:, :, ::-1], header)
+            msg.encoding = "bgr8"
+        else:
+            msg = rgb_to_image(rgb, header)
+        yield i, msg
 
 
-def _run(client, frames, t0):
+def _run(client, frames, t0, encoding: str = "rgb8"):
     client.result = replay.ReplayResult()
-    return client.replay(_messages(frames, t0), timeout=120)
+    return client.replay(_messages(frames, t0, encoding=encoding), timeout=120)
 
 
-def _offline(frames):
+def _assert_same_tracks(got_tracks, want_tracks):
+    assert len(got_tracks) == len(want_tracks)
+    for got, want in zip(got_tracks, want_tracks):
+        np.testing.assert_array_equal(got.track_ids, want.track_ids)
+        np.testing.assert_array_equal(got.classes, want.classes)
+        np.testing.assert_array_equal(got.ages, want.ages)
+        assert [m["counts"] for m in got.masks] == [m["counts"] for m in want.masks]
+
+
+@pytest.fixture(scope="module")
+def offline(frames):
+    """The core's tracks of ``frames`` (demo weights and tracker)."""
     stream = StreamingModel(build_from_checkpoint(DEMO_CHECKPOINT), device="cpu")
     tracker = Tracker(load_tracker_config(DEMO_TRACKER))
     dets = []
@@ -78,7 +96,7 @@ def _reset_tracker(client):
     assert future.result().success
 
 
-def test_nodes_match_the_core_headers_ids_and_instance_images(graph, frames):
+def test_nodes_match_the_core_headers_ids_and_instance_images(graph, frames, offline):
     g, client = graph
     _reset_tracker(client)
     res = _run(client, frames, 1_700_000_000_000_000_000)
@@ -86,12 +104,8 @@ def test_nodes_match_the_core_headers_ids_and_instance_images(graph, frames):
     assert set(res.frame_ids.values()) == {"cam_front"}
     assert [t.stamp for t in replay.tracks_in_order(res)] == [1_700_000_000_000_000_000 + i * 100_000_000
                                                              for i in range(FRAMES)]
-    offline = _offline(frames)
-    for got, want in zip(replay.tracks_in_order(res), offline):
-        np.testing.assert_array_equal(got.track_ids, want.track_ids)
-        np.testing.assert_array_equal(got.classes, want.classes)
-        np.testing.assert_array_equal(got.ages, want.ages)
-        assert [m["counts"] for m in got.masks] == [m["counts"] for m in want.masks]
+    _assert_same_tracks(replay.tracks_in_order(res), offline)
+    for got in replay.tracks_in_order(res):
         # the mono16 instance image holds class*1000+id on exactly the track masks
         ids = got.classes * 1000 + got.track_ids
         np.testing.assert_array_equal(res.instance_images[got.frame],
@@ -99,6 +113,16 @@ def test_nodes_match_the_core_headers_ids_and_instance_images(graph, frames):
     # ids stay: some track is present in every frame with the same id and a growing age
     per_frame = [set(zip(t.classes, t.track_ids)) for t in offline]
     assert set.intersection(*per_frame), "no object keeps its id over the sequence"
+
+
+def test_bgr8_camera_images_give_the_tracks_of_the_rgb_frames(graph, frames, offline):
+    g, client = graph
+    _reset_tracker(client)
+    res = _run(client, frames, 1_750_000_000_000_000_000, encoding="bgr8")
+    assert (res.published, res.received) == (FRAMES, FRAMES)
+    assert "inference failed" not in open(g.logs["inference_node"]).read()
+    _assert_same_tracks(replay.tracks_in_order(res), offline)
+    assert sum(len(t) for t in replay.tracks_in_order(res)) > 0
 
 
 def test_malformed_images_are_reported_and_the_node_keeps_serving(graph, frames):
@@ -126,6 +150,33 @@ def test_malformed_images_are_reported_and_the_node_keeps_serving(graph, frames)
     g.check()  # still running
     res = _run(client, frames[:4], 1_800_000_000_000_000_000)
     assert res.received == 4
+
+
+def test_malformed_detections_are_dropped_and_the_tracker_keeps_serving(graph, frames):
+    """Any publisher on /detections may send a broken message (test_ros_convert.BAD_DETECTIONS has one row per
+    kind); the tracker logs it, reports its header on ~/detections_dropped and goes on."""
+    from test_ros_convert import BAD_DETECTIONS, _detections_msg
+
+    g, client = graph
+    pub = client.create_publisher(Detections, "/detections", 10)
+    dropped = []
+    sub = client.create_subscription(Header, "/tracker_node/detections_dropped", dropped.append, 100)
+    client.spin_until(lambda: pub.get_subscription_count() > 0 and sub.get_publisher_count() > 0, 30, "discovery")
+    for i, (name, edit, _) in enumerate(BAD_DETECTIONS):
+        msg = _detections_msg()
+        msg.height, msg.width = 20, 30
+        msg.header.stamp = ns_stamp(2_000_000_000_000_000_000 + i)
+        edit(msg)
+        pub.publish(msg)
+    client.spin_until(lambda: len(dropped) == len(BAD_DETECTIONS), 30, "the dropped messages' headers")
+    assert [stamp_ns(h.stamp) for h in dropped] == [2_000_000_000_000_000_000 + i for i in range(len(BAD_DETECTIONS))]
+    log = open(g.logs["tracker_node"]).read()
+    assert log.count("/detections: message stamped 2000000000000000") == len(BAD_DETECTIONS)
+    g.check()  # still running
+    client.destroy_publisher(pub)
+    client.destroy_subscription(sub)
+    _reset_tracker(client)
+    assert _run(client, frames[:4], 2_100_000_000_000_000_000).received == 4
 
 
 def test_reset_service_restarts_ids(graph, frames):

@@ -49,6 +49,80 @@ def _parse_runs(buf, starts, lengths, run_ptr, run_s, run_e):
 
 
 @numba.njit(cache=True, nogil=True)
+def _check_strings(buf, starts, lengths, total, out):
+    """out[i]: 0 when string i decodes (as ``_parse_runs``) to non-negative counts summing to ``total``, else 1 a
+    character outside '0'..'o', 2 a string ending inside a count, 3 a count beyond 60 bits, 4 a negative count,
+    5 another pixel total (out[i + len(starts)] holds it)."""
+    n = len(starts)
+    for i in range(n):
+        p = starts[i]
+        end = p + lengths[i]
+        c0 = np.int64(0)
+        c1 = np.int64(0)
+        m = 0
+        pos = np.int64(0)
+        code = 0
+        while p < end and code == 0:
+            x = np.int64(0)
+            shift = 0
+            more = True
+            while more and p < end:
+                c = np.int64(buf[p]) - 48
+                if c < 0 or c > 63:
+                    code = 1
+                    break
+                if shift > 55:
+                    code = 3
+                    break
+                x |= (c & 0x1F) << shift
+                more = (c & 0x20) != 0
+                p += 1
+                shift += 5
+                if not more and (c & 0x10) != 0:
+                    x |= np.int64(-1) << shift
+            if code:
+                break
+            if more:
+                code = 2
+                break
+            if m > 2:
+                x += c0 if m % 2 == 0 else c1
+            if x < 0:
+                code = 4
+                break
+            if m % 2 == 0:
+                c0 = x
+            else:
+                c1 = x
+            pos += x
+            m += 1
+        if code == 0 and pos != total:
+            code = 5
+            out[i + n] = pos
+        out[i] = code
+
+
+_PROBLEMS = {1: "holds characters outside '0'..'o'", 2: "ends inside a count", 3: "holds a count too large for any "
+             "image", 4: "holds a negative count"}
+
+
+def counts_problems(counts: list[bytes], height: int, width: int) -> list[str | None]:
+    """For each COCO compressed RLE string of an image of ``height`` x ``width``: what is wrong with it as
+    pycocotools' ``rleFrString`` decodes it, or None when its counts are non-negative and sum to height * width
+    (pycocotools writes past its buffer on such strings instead of failing)."""
+    n = len(counts)
+    if n == 0:
+        return []
+    lengths = np.fromiter(map(len, counts), np.int64, n)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    out = np.zeros(2 * n, np.int64)
+    _check_strings(np.frombuffer(b"".join(counts), np.uint8), starts, lengths, np.int64(height) * width, out)
+    return [None if code == 0 else _PROBLEMS[code] if code < 5
+            else f"covers {out[i + n]} pixels, not {height}x{width} = {height * width}"
+            for i, code in enumerate(out[:n].tolist())]
+
+
+@numba.njit(cache=True, nogil=True)
 def _first_run_ending_after(run_e, lo, hi, pos):
     """Index in [lo, hi) of the first run whose end is > pos (binary search)."""
     while lo < hi:

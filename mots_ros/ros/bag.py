@@ -175,8 +175,9 @@ def replay_bag(bag: str, out: str, topic: str | None = None, checkpoint: str | N
 def transport_line(t: dict) -> str:
     if not t["received"]:
         return f"frames published {t['published']}, none received"
-    return (f"frames published {t['published']}, received {t['received']}, dropped {t['dropped']}; latency image "
-            f"-> tracks p50 {t['latency_ms_p50']:.0f} ms, p95 {t['latency_ms_p95']:.0f} ms; {t['fps']:.2f} frames/s")
+    rejected = f" ({t['rejected_by_nodes']} rejected by the nodes)" if t.get("rejected_by_nodes") else ""
+    return (f"frames published {t['published']}, received {t['received']}, dropped {t['dropped']}{rejected}; "
+            f"latency image -> tracks p50 {t['latency_ms_p50']:.0f} ms, p95 {t['latency_ms_p95']:.0f} ms; {t['fps']:.2f} frames/s")
 
 
 def score_result(result, name: str, first_last: tuple[int, int], gt: str, out: str) -> dict:

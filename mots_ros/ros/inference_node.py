@@ -4,7 +4,8 @@
 Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped);
 publishes ``detections`` (mots_ros/Detections) with the input header, and ``~/image_taken``
 (std_msgs/Header) with the header of every image the node takes from its queue, before running the model
-(flow control for replay without drops, monitoring of what reaches the node). The backbone features of each frame are
+(flow control for replay without drops, monitoring of what reaches the node), and ``~/image_dropped`` with the
+header of every image it could not use (logged with the reason). The backbone features of each frame are
 computed once and kept in the ring buffer of the 3D convolutions; with lookahead k the detections of a frame are
 published when the frame k later arrives. Services: ``~/flush`` (publish the frames still waiting for their
 lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Parameters: :data:`params.INFERENCE`.
@@ -70,6 +71,7 @@ class InferenceNode(Node):
             self.set_parameters([rclpy.Parameter("lookahead", value=self.stream.lookahead)])
         self.pub = self.create_publisher(Detections, "detections", 10)
         self.taken_pub = self.create_publisher(Header, "~/image_taken", 10)
+        self.dropped_pub = self.create_publisher(Header, "~/image_dropped", 10)
         self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]))
         self.create_service(Trigger, "~/flush", self.on_flush)
         self.create_service(Trigger, "~/reset", self.on_reset)
@@ -84,9 +86,7 @@ class InferenceNode(Node):
         try:
             rgb = image_to_rgb(msg)
         except ImageError as e:
-            self.dropped += 1
-            self.get_logger().warning(f"{topic}: frame stamped {stamp_ns(msg.header.stamp)} dropped: {e} "
-                                      f"({self.dropped} dropped so far)")
+            self.drop(msg.header, str(e))
             return
         stamp = stamp_ns(msg.header.stamp)
         if self.last is not None and (stamp < self.last[0] or rgb.shape[:2] != self.last[1]):
@@ -102,10 +102,19 @@ class InferenceNode(Node):
             self.get_logger().debug(f"frame stamped {stamp}: model {1000 * (time.perf_counter() - t):.1f} ms")
             self.publish(out)
         except Exception as e:  # a robot keeps running: report, forget the sequence, go on
-            self.get_logger().error(f"{topic}: inference failed on the frame stamped {stamp}: {e!r}; "
-                                    f"sequence reset")
+            waiting = list(self.headers.values())
             self.stream.reset()
             self.headers.clear()
+            for header in waiting:
+                self.drop(header, f"inference failed: {e!r}; sequence reset", error=True)
+
+    def drop(self, header: Header, why: str, error: bool = False) -> None:
+        """A frame that gets no detections: logged with its stamp, counted, its header on ``~/image_dropped``."""
+        self.dropped += 1
+        log = self.get_logger().error if error else self.get_logger().warning
+        log(f"{self.sub.topic_name}: frame stamped {stamp_ns(header.stamp)} dropped: {why} "
+            f"({self.dropped} dropped so far)")
+        self.dropped_pub.publish(header)
 
     def publish(self, detections) -> None:
         for det in detections:

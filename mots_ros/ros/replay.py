@@ -5,7 +5,8 @@ Without ``realtime`` the next frame goes out when the inference node has taken t
 queue (its ``~/image_taken`` topic), so the depth-1 image queue never drops a frame and the graph runs as fast
 as it can; at the end the frames still waiting for their lookahead are flushed (``~/flush`` service). With
 ``realtime`` frames go out at their stamps' pace and frames the nodes could not keep up with are counted as
-dropped. Latency is measured from publishing an image to receiving its tracks (same clock, this process)."""
+dropped. A frame a node reports dropped (``inference_node/image_dropped``: a bad image;
+``tracker_node/detections_dropped``) is counted in ``rejected`` and not waited for. Latency is measured from publishing an image to receiving its tracks (same clock, this process)."""
 from __future__ import annotations
 
 import time
@@ -34,6 +35,7 @@ class ReplayResult:
     latencies: list = field(default_factory=list)  # seconds, publish -> tracks, per received frame
     taken_latencies: list = field(default_factory=list)  # seconds, publish -> the inference node's ack
     seconds: float = 0.0  # first publish -> last tracks
+    rejected: set = field(default_factory=set)  # frames a node reported dropped (~/image_dropped, ...)
 
     @property
     def received(self) -> int:
@@ -47,6 +49,7 @@ class ReplayResult:
         """Counts and latency percentiles (ms) for reports and ``--json``."""
         lat = np.asarray(self.latencies) * 1000
         return {"published": self.published, "received": self.received, "dropped": self.dropped,
+                "rejected_by_nodes": len(self.rejected),
                 "latency_ms_p50": float(np.percentile(lat, 50)) if len(lat) else None,
                 "latency_ms_p95": float(np.percentile(lat, 95)) if len(lat) else None,
                 "seconds": self.seconds, "fps": self.received / self.seconds if self.seconds > 0 else None}
@@ -83,6 +86,8 @@ class Replayer(Node):
             subs.append(self.create_subscription(Image, _topic(namespace, "overlay"), self._on_overlay, 100))
         if instance_image:
             subs.append(self.create_subscription(Image, _topic(namespace, "instance_image"), self._on_instance, 100))
+        for name in ("inference_node/image_dropped", "tracker_node/detections_dropped"):
+            subs.append(self.create_subscription(Header, _topic(namespace, name), self._on_dropped, 100))
         self._subs = subs
         self.flush_client = self.create_client(Trigger, _topic(namespace, "inference_node/flush"))
         self._frames: dict[int, int] = {}  # stamp ns -> frame
@@ -97,6 +102,11 @@ class Replayer(Node):
         if sent is not None:
             self._taken += 1
             self.result.taken_latencies.append(time.perf_counter() - sent)
+
+    def _on_dropped(self, msg: Header) -> None:
+        frame = self._frames.get(stamp_ns(msg.stamp))
+        if frame is not None:
+            self.result.rejected.add(frame)
 
     def _on_tracks(self, msg: TrackedInstances) -> None:
         stamp = stamp_ns(msg.header.stamp)
@@ -170,7 +180,8 @@ class Replayer(Node):
                     rclpy.spin_once(self, timeout_sec=max(0.0, min(0.01, due - time.perf_counter())))
             elif one_at_a_time:
                 sent = res.published
-                self.spin_until(lambda: res.received >= sent, timeout, f"the tracks of frame {frame - 1}", check)
+                self.spin_until(lambda: res.received + len(res.rejected - set(res.tracks)) >= sent, timeout,
+                                f"the tracks of frame {frame - 1}", check)
             else:
                 sent = res.published
                 self.spin_until(lambda: self._taken - base >= sent, timeout,
@@ -194,10 +205,10 @@ class Replayer(Node):
             self._drain(res)
         else:  # every frame comes back
             try:
-                self.spin_until(lambda: res.received >= res.published, timeout, "the tracks of the last frames",
-                                check)
+                self.spin_until(lambda: res.received + len(res.rejected - set(res.tracks)) >= res.published,
+                                timeout, "the tracks of the last frames", check)
             except MotsError as e:
-                missing = sorted(set(published) - set(res.tracks))
+                missing = sorted(set(published) - set(res.tracks) - res.rejected)
                 raise MotsError(f"{e}: tracks came back for {res.received} of {res.published} frames "
                                 f"(missing: frames {missing[:10]}{' ...' if len(missing) > 10 else ''})") from None
         for wanted, images in ((self._overlay, res.overlays), (self._instance, res.instance_images)):

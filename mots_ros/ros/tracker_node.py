@@ -15,11 +15,12 @@ from collections import OrderedDict
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from mots_ros import MotsError
 from mots_ros.msg import Detections, TrackedInstances
-from mots_ros.ros.convert import (ImageError, image_to_rgb, instance_image, instance_ids, msg_to_detections,
+from mots_ros.ros.convert import (DetectionsError, ImageError, image_to_rgb, instance_image, instance_ids, msg_to_detections,
                                   rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
 from mots_ros.ros.spin import run_node
@@ -36,7 +37,8 @@ class TrackerNode(Node):
         self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
         self.overlay_pub = self.create_publisher(Image, "overlay", 10)
-        self.create_subscription(Detections, "detections", self.on_detections, 10)
+        self.dropped_pub = self.create_publisher(Header, "~/detections_dropped", 10)
+        self.detections_sub = self.create_subscription(Detections, "detections", self.on_detections, 10)
         self.images: OrderedDict[int, Image] = OrderedDict()  # stamp ns -> camera image, for the overlay
         self.image_sub = None  # subscribed only while someone watches the overlay (no image traffic otherwise)
         self.create_timer(0.5, self.update_image_subscription)
@@ -45,6 +47,7 @@ class TrackerNode(Node):
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
+        self.dropped = 0
 
     def on_set_parameters(self, changes) -> SetParametersResult:
         values = {**self.params, **{p.name: p.value for p in changes}}
@@ -74,20 +77,45 @@ class TrackerNode(Node):
 
     def on_detections(self, msg: Detections) -> None:
         stamp = stamp_ns(msg.header.stamp)
+        try:
+            det = msg_to_detections(msg, self.frame, self.dim)
+        except DetectionsError as e:
+            self.drop(msg.header, str(e))
+            return
         if self.last_stamp is not None and stamp < self.last_stamp:
-            self.get_logger().warning(f"{self.tracks_pub.topic_name}: time went back; new sequence, ids restart")
-            self.tracker.reset()
+            self.new_sequence("time went back")
+        elif len(det) and self.dim and det.embeddings.shape[1] != self.dim:
+            self.new_sequence(f"embedding size changed {self.dim} -> {det.embeddings.shape[1]}")
         self.last_stamp = stamp
-        det = msg_to_detections(msg, self.frame, self.dim)
         self.frame += 1
         if len(det):
             self.dim = det.embeddings.shape[1]
-        tracks = self.tracker.step(det)
-        self.tracks_pub.publish(tracks_to_msg(tracks, msg.header))
+        try:
+            tracks = self.tracker.step(det)
+            self.publish(tracks, msg.header, stamp)
+        except Exception as e:  # a robot keeps running: report, forget the sequence, go on
+            self.drop(msg.header, f"tracking failed: {e!r}; new sequence, ids restart", error=True)
+            self.tracker.reset()
+
+    def drop(self, header, why: str, error: bool = False) -> None:
+        """Skip a detections message: logged with its stamp, counted, its header on ``~/detections_dropped``."""
+        self.dropped += 1
+        log = self.get_logger().error if error else self.get_logger().warning
+        log(f"{self.detections_sub.topic_name}: message stamped {stamp_ns(header.stamp)} dropped: {why} "
+            f"({self.dropped} dropped so far)")
+        self.dropped_pub.publish(header)
+
+    def new_sequence(self, why: str) -> None:
+        self.get_logger().warning(f"{self.detections_sub.topic_name}: {why}; new sequence, ids restart")
+        self.tracker.reset()
+        self.dim = 0
+
+    def publish(self, tracks, header, stamp: int) -> None:
+        self.tracks_pub.publish(tracks_to_msg(tracks, header))
         if self.instance_pub.get_subscription_count():
-            self.instance_pub.publish(rgb_to_image(instance_image(tracks), msg.header, "mono16"))
+            self.instance_pub.publish(rgb_to_image(instance_image(tracks), header, "mono16"))
         if self.overlay_pub.get_subscription_count() and self.image_sub is not None:
-            self.publish_overlay(tracks, msg.header, stamp)
+            self.publish_overlay(tracks, header, stamp)
 
     def publish_overlay(self, tracks, header, stamp: int) -> None:
         from mots_ros.viz.overlay import draw_overlay
@@ -111,6 +139,7 @@ class TrackerNode(Node):
     def on_reset(self, request, response):
         self.tracker.reset()
         self.last_stamp = None
+        self.dim = 0
         response.success, response.message = True, "tracks cleared; ids restart at 1"
         return response
 
