@@ -20,7 +20,8 @@ def _children(pid: int) -> list[int]:
     return [int(x) for x in out.split()]
 
 
-def test_ctrl_c_stops_every_node():
+def _launched():
+    """`mots launch tracker` once its model is loaded: (process, output lines, node pids)."""
     proc = _mots("launch", "tracker", "--device", "cpu")
     lines = []
     deadline = time.monotonic() + 120
@@ -29,12 +30,30 @@ def test_ctrl_c_stops_every_node():
         lines.append(proc.stdout.readline())
     nodes = _children(proc.pid)
     assert len(nodes) == 2
+    return proc, lines, nodes
+
+
+def test_ctrl_c_stops_every_node():
+    proc, lines, nodes = _launched()
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, "".join(lines) + out
     for pid in nodes:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_second_ctrl_c_leaves_no_node_behind():
+    """The launcher returns after its nodes (it used to exit 130 at once and leave them running for seconds)."""
+    proc, lines, nodes = _launched()
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    for pid in nodes:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert proc.returncode == 0 and "Traceback" not in out, "".join(lines) + out
 
 
 def test_missing_checkpoint_is_named_and_fails(tmp_path):

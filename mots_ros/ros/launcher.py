@@ -151,23 +151,29 @@ class Graph:
         self.stop()
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def launch(args: LaunchArgs) -> int:
     """Run the graph in the foreground until Ctrl-C (or SIGTERM) or until a node exits; 0 when all stopped
-    cleanly."""
+    cleanly. A signal only sets a flag (raising from a handler could land between starting a node and keeping
+    its handle), and a second Ctrl-C while the nodes stop is ignored: this process returns after its nodes,
+    never leaving one without a parent."""
+    requested: list[int] = []
+
+    def on_signal(signum, frame):
+        if requested:
+            print(f"mots launch: already stopping (a node still running after {graph.grace:.0f} s is killed)",
+                  file=sys.stderr, flush=True)
+        requested.append(signum)
+
     for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
-        signal.signal(sig, _interrupt)
+        signal.signal(sig, on_signal)
     graph = Graph(args).start()
     for name, cmd in node_commands(args).items():
-        print(f"mots launch: started {name}: {' '.join(cmd)}", flush=True)
-    try:
-        while all(p.poll() is None for p in graph.procs.values()):
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        print("mots launch: stopping", file=sys.stderr)
+        print(f"mots launch: started {name} (pid {graph.procs[name].pid}): {' '.join(cmd)}", flush=True)
+    while not requested and all(p.poll() is None for p in graph.procs.values()):
+        time.sleep(0.1)
+    if requested:
+        print("mots launch: stopping", file=sys.stderr, flush=True)
+    requested.append(0)  # from here on every signal is a second one
     codes = graph.stop()
     failed = {n: c for n, c in codes.items() if c not in (0, -signal.SIGINT)}
     for name, code in failed.items():
