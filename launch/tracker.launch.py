@@ -9,9 +9,9 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -35,9 +35,6 @@ def generate_launch_description():
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the overlay display"),
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "tracker.yaml"),
                               description="parameter file of both nodes"),
-        # Fast DDS: shared memory + TCP for large images (~2 ms instead of ~25 ms per 1242x375 image), unless set
-        SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS",
-                               EnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", default_value="LARGE_DATA")),
         Node(package="mots_ros", executable="inference_node", name="inference_node", namespace=namespace,
              output="screen", remappings=remappings,
              parameters=[params_file, {

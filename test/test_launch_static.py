@@ -2,6 +2,7 @@
 is declared, what it loads is there and installed, and `mots launch tracker` mirrors its arguments."""
 import ast
 import configparser
+import os
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -75,6 +76,7 @@ def test_config_file_exists_is_installed_and_declared():
     cfg.read(REPO / "setup.cfg")
     data = cfg["options.data_files"]
     assert "config/tracker.yaml" in data["share/mots_ros/config"]
+    assert "config/fastdds.xml" in data["share/mots_ros/config"]
     assert "launch/tracker.launch.py" in data["share/mots_ros/launch"]
     assert "rviz/mots.rviz" in data["share/mots_ros/rviz"]
     assert (REPO / "rviz" / "mots.rviz").is_file()
@@ -92,4 +94,16 @@ def test_pip_launcher_mirrors_the_launch_arguments():
         assert "__ns:=/car1" in cmd and f"__node:={name}" in cmd and "use_sim_time:=true" in cmd
     assert "checkpoint:=/x.pt" in cmds["inference_node"] and "device:=cpu" in cmds["inference_node"]
     assert not any(a.startswith(("checkpoint:=", "device:=")) for a in cmds["tracker_node"])
-    assert "FASTDDS_BUILTIN_TRANSPORTS" in LAUNCH.read_text()
+    assert "FASTDDS" not in LAUNCH.read_text()  # the nodes choose their DDS settings themselves (middleware.py)
+
+
+def test_nodes_use_the_package_profile_unless_the_user_configured_fast_dds():
+    from mots_ros.ros.middleware import USER_SETTINGS, configure
+
+    env = {}
+    assert configure(env) == env["FASTDDS_DEFAULT_PROFILES_FILE"]
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("config/fastdds.xml")
+    assert os.path.isfile(env["FASTDDS_DEFAULT_PROFILES_FILE"])
+    for name in USER_SETTINGS:
+        env = {name: "mine"}
+        assert configure(env) is None and env == {name: "mine"}

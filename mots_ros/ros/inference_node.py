@@ -16,6 +16,7 @@ import sys
 import time
 
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -24,6 +25,7 @@ from std_srvs.srv import Trigger
 from mots_ros import MotsError
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
+from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.params import INFERENCE, declare_all, image_qos
 from mots_ros.ros.spin import run_node
 
@@ -72,17 +74,24 @@ class InferenceNode(Node):
         self.pub = self.create_publisher(Detections, "detections", 10)
         self.taken_pub = self.create_publisher(Header, "~/image_taken", 10)
         self.dropped_pub = self.create_publisher(Header, "~/image_dropped", 10)
-        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]))
+        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]),
+                                            event_callbacks=SubscriptionEventCallbacks(message_lost=self.on_lost))
+        self.stats = FrameStats()
+        self.publisher_seq = None  # publication sequence number of the camera's last frame
+        Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
+                    lambda: {"device": str(self.stream.device), "model": self.params["model_type"],
+                             "lookahead": self.stream.lookahead}, hardware_id=str(self.stream.device))
         self.create_service(Trigger, "~/flush", self.on_flush)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.headers = {}  # frame -> header of the frames waiting for their lookahead
         self.frame = 0
         self.last = None  # (stamp ns, (height, width)) of the previous frame
-        self.dropped = 0
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: Image, info) -> None:
         topic = self.sub.topic_name
         self.taken_pub.publish(msg.header)
+        self.stats.took()
+        self.count_skipped(info.get("publication_sequence_number"))
         try:
             rgb = image_to_rgb(msg)
         except ImageError as e:
@@ -99,7 +108,7 @@ class InferenceNode(Node):
         try:
             t = time.perf_counter()
             out = self.stream.push(rgb, self.frame - 1, stamp)
-            self.get_logger().debug(f"frame stamped {stamp}: model {1000 * (time.perf_counter() - t):.1f} ms")
+            self.stats.timed(time.perf_counter() - t)
             self.publish(out)
         except Exception as e:  # a robot keeps running: report, forget the sequence, go on
             waiting = list(self.headers.values())
@@ -108,17 +117,35 @@ class InferenceNode(Node):
             for header in waiting:
                 self.drop(header, f"inference failed: {e!r}; sequence reset", error=True)
 
+    def count_skipped(self, seq: int | None) -> None:
+        """Frames of the camera this node never took: gaps in its publication sequence numbers (a new publisher
+        starts again at 1)."""
+        if seq is None or seq <= 0:
+            return
+        if self.publisher_seq is not None and seq > self.publisher_seq + 1:
+            self.stats.count("skipped", seq - self.publisher_seq - 1)
+        self.publisher_seq = seq
+
+    def on_lost(self, info) -> None:
+        """The middleware saw camera frames that never arrived (a best-effort image too large for the sender's
+        transport, a lossy link): counted and logged."""
+        self.stats.count("lost", info.total_count_change)
+        self.get_logger().warning(f"{self.sub.topic_name}: {info.total_count_change} frames lost on the way "
+                                  f"({info.total_count} so far; a best-effort image too large for the publisher's "
+                                  f"transport? see config/fastdds.xml)")
+
     def drop(self, header: Header, why: str, error: bool = False) -> None:
         """A frame that gets no detections: logged with its stamp, counted, its header on ``~/image_dropped``."""
-        self.dropped += 1
+        self.stats.count("dropped")
         log = self.get_logger().error if error else self.get_logger().warning
         log(f"{self.sub.topic_name}: frame stamped {stamp_ns(header.stamp)} dropped: {why} "
-            f"({self.dropped} dropped so far)")
+            f"({self.stats.counts['dropped']} dropped so far)")
         self.dropped_pub.publish(header)
 
     def publish(self, detections) -> None:
         for det in detections:
             self.pub.publish(detections_to_msg(det, self.headers.pop(det.frame)))
+            self.stats.published()
 
     def on_flush(self, request, response):
         n = len(self.headers)

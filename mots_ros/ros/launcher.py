@@ -71,10 +71,9 @@ def node_commands(args: LaunchArgs) -> dict[str, list[str]]:
 
 
 def ros_environment(env: dict | None = None) -> dict:
-    """The environment of the nodes: Fast DDS large-data transport (shared memory + TCP on loopback: ~2 ms
-    instead of ~25 ms for a 1242x375 image here) unless the user chose a transport, unbuffered logs."""
+    """The environment of the nodes: unbuffered logs, stacks on a crash or hang (the DDS settings are the nodes'
+    own: :mod:`mots_ros.ros.middleware`)."""
     env = dict(os.environ if env is None else env)
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     env["PYTHONUNBUFFERED"] = "1"
     env.setdefault("PYTHONFAULTHANDLER", "1")  # a crash or a stop that hangs (SIGABRT from Graph.stop) logs stacks
     return env

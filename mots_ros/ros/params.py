@@ -8,6 +8,12 @@ from mots_ros.tracking.config import CLASSES, DESCRIPTIONS, ClassParams
 
 QOS_CHOICES = ("sensor_data", "reliable")
 
+DIAGNOSTICS = {
+    "diagnostics_period": (1.0, "Seconds between two /diagnostics reports (0: none)."),
+    "latency_warn_ms": (0.0, "The /diagnostics status turns WARN while the p95 processing time per message "
+                             "exceeds this, in ms (0: never)."),
+}
+
 INFERENCE = {
     "model_type": ("trackrcnn", "Model family; 'trackrcnn' (thesis ch. 3-4) is the one implemented."),
     "checkpoint": ("", "Checkpoint written by `mots train` (loaded with weights_only=True); empty: the shipped "
@@ -24,6 +30,7 @@ INFERENCE = {
     "half": (False, "float16 inference (CUDA only)."),
     "image_qos": ("sensor_data", "QoS of the image subscription: 'sensor_data' (best effort, depth 1: stale "
                                  "frames are dropped) or 'reliable' (depth 1)."),
+    **DIAGNOSTICS,
 }
 
 TRACKER = {
@@ -33,6 +40,7 @@ TRACKER = {
                                  "'reliable'."),
     "overlay_alpha": (0.5, "Opacity of the mask colours in the overlay image."),
     "image_cache": (30, "Camera images kept to draw the overlay of detections that arrive later (lookahead)."),
+    **DIAGNOSTICS,
 }
 
 NODES = {"inference_node": INFERENCE, "tracker_node": TRACKER}

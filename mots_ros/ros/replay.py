@@ -21,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from mots_ros import MotsError
 from mots_ros.msg import TrackedInstances
+from mots_ros.ros import middleware
 from mots_ros.ros.convert import image_to_rgb, msg_to_tracks, stamp_ns
 from mots_ros.tracking.types import FrameTracks
 
@@ -56,11 +57,9 @@ class ReplayResult:
 
 
 def init(args=None) -> None:
-    """``rclpy.init`` with the nodes' DDS transport (see :func:`~mots_ros.ros.launcher.ros_environment`): Fast DDS
-    participants with different builtin transports do not find each other."""
-    import os
-
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    """``rclpy.init`` with the nodes' DDS settings (:mod:`mots_ros.ros.middleware`), whose shared-memory segment
+    holds the large frames this client publishes."""
+    middleware.configure()
     rclpy.init(args=args)
 
 

@@ -7,6 +7,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from mots_ros import MotsError
+from mots_ros.ros import middleware
 
 
 class _Interrupts:
@@ -28,6 +29,7 @@ class _Interrupts:
 def run_node(node_class, name: str, args=None) -> int:
     interrupts = _Interrupts()
     signal.signal(signal.SIGINT, interrupts)
+    middleware.configure()
     rclpy.init(args=args)
     try:
         node = node_class()

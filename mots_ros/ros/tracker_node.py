@@ -10,6 +10,7 @@ parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/rese
 from __future__ import annotations
 
 import sys
+import time
 from collections import OrderedDict
 
 from rcl_interfaces.msg import SetParametersResult
@@ -22,9 +23,10 @@ from mots_ros import MotsError
 from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (DetectionsError, ImageError, image_to_rgb, instance_image, instance_ids, msg_to_detections,
                                   rgb_to_image, stamp_ns, tracks_to_msg)
+from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
 from mots_ros.ros.spin import run_node
-from mots_ros.tracking.config import from_dict
+from mots_ros.tracking.config import CLASSES, from_dict
 from mots_ros.tracking.tracker import Tracker
 
 
@@ -47,7 +49,10 @@ class TrackerNode(Node):
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
-        self.dropped = 0
+        self.stats = FrameStats()
+        self.live = {c: 0 for c in CLASSES}  # tracks per class in the last published frame
+        Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
+                    lambda: {"live_tracks": ", ".join(f"{c} {n}" for c, n in self.live.items())})
 
     def on_set_parameters(self, changes) -> SetParametersResult:
         values = {**self.params, **{p.name: p.value for p in changes}}
@@ -77,6 +82,8 @@ class TrackerNode(Node):
 
     def on_detections(self, msg: Detections) -> None:
         stamp = stamp_ns(msg.header.stamp)
+        self.stats.took()
+        t = time.perf_counter()
         try:
             det = msg_to_detections(msg, self.frame, self.dim)
         except DetectionsError as e:
@@ -92,6 +99,7 @@ class TrackerNode(Node):
             self.dim = det.embeddings.shape[1]
         try:
             tracks = self.tracker.step(det)
+            self.stats.timed(time.perf_counter() - t)
             self.publish(tracks, msg.header, stamp)
         except Exception as e:  # a robot keeps running: report, forget the sequence, go on
             self.drop(msg.header, f"tracking failed: {e!r}; new sequence, ids restart", error=True)
@@ -99,10 +107,10 @@ class TrackerNode(Node):
 
     def drop(self, header, why: str, error: bool = False) -> None:
         """Skip a detections message: logged with its stamp, counted, its header on ``~/detections_dropped``."""
-        self.dropped += 1
+        self.stats.count("dropped")
         log = self.get_logger().error if error else self.get_logger().warning
         log(f"{self.detections_sub.topic_name}: message stamped {stamp_ns(header.stamp)} dropped: {why} "
-            f"({self.dropped} dropped so far)")
+            f"({self.stats.counts['dropped']} dropped so far)")
         self.dropped_pub.publish(header)
 
     def new_sequence(self, why: str) -> None:
@@ -112,6 +120,8 @@ class TrackerNode(Node):
 
     def publish(self, tracks, header, stamp: int) -> None:
         self.tracks_pub.publish(tracks_to_msg(tracks, header))
+        self.stats.published()
+        self.live = {c: int((tracks.classes == i).sum()) for i, c in enumerate(CLASSES, 1)}
         if self.instance_pub.get_subscription_count():
             self.instance_pub.publish(rgb_to_image(instance_image(tracks), header, "mono16"))
         if self.overlay_pub.get_subscription_count() and self.image_sub is not None:

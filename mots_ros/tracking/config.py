@@ -25,7 +25,8 @@ from mots_ros import MotsError
 NODE_NAME = "tracker_node"
 MATCHING = ("hungarian", "greedy")
 CLASSES = ("car", "pedestrian")
-NODE_ONLY = ("image_qos", "overlay_alpha", "image_cache")  # tracker_node parameters that are not tracker settings
+# tracker_node parameters that are not tracker settings
+NODE_ONLY = ("image_qos", "overlay_alpha", "image_cache", "diagnostics_period", "latency_warn_ms")
 
 DESCRIPTIONS = {
     "matching": "Association method: 'hungarian' (least total cost) or 'greedy' (cheapest remaining pair first).",

@@ -1,0 +1,119 @@
+"""The node graph meets participants it does not configure: a camera publisher, RViz or a ``ros2`` shell with
+default Fast DDS settings (issue: the nodes ran with LARGE_DATA transports and such peers got nothing), and
+frames too large for the camera's transport, which must arrive or be counted as lost."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mots_ros.ros.launcher import Graph, LaunchArgs
+from mots_ros.ros.middleware import USER_SETTINGS
+
+PEER = r"""
+import json, sys, time
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+from diagnostic_msgs.msg import DiagnosticArray
+from mots_ros.msg import TrackedInstances
+
+sizes = json.loads(sys.argv[1])  # [[h, w], ...]: one frame each, the next after the previous was taken or lost
+rclpy.init()
+node = Node("default_peer")
+pub = node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)  # what camera drivers use
+taken, tracks = [], []
+node.create_subscription(Header, "/inference_node/image_taken", lambda m: taken.append(m.frame_id), 10)
+node.create_subscription(TrackedInstances, "/tracks", lambda m: tracks.append(m.header.frame_id), 10)
+reports = []
+node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
+    (ord(s.level), s.message, {v.key: v.value for v in s.values}) for s in m.status if s.name.startswith("inference_node")),
+    10)
+deadline = time.monotonic() + 60
+while pub.get_subscription_count() == 0 or not {"inference_node", "tracker_node"} <= set(node.get_node_names()):
+    rclpy.spin_once(node, timeout_sec=0.05)
+    if time.monotonic() > deadline:
+        print(json.dumps({"error": "no match", "nodes": node.get_node_names()})); sys.exit(1)
+time.sleep(0.5)
+for i, (h, w) in enumerate(sizes):
+    rgb = np.random.default_rng(i).integers(0, 256, (h, w, 3), np.uint8)
+    msg = Image(height=h, width=w, encoding="rgb8", step=3 * w)
+    msg.header.frame_id = str(i)
+    msg.header.stamp.sec = 1000 + i
+    msg.data = rgb.tobytes()
+    pub.publish(msg)
+    end = time.monotonic() + 4
+    while str(i) not in taken and time.monotonic() < end:
+        rclpy.spin_once(node, timeout_sec=0.05)
+end = time.monotonic() + 10
+while len(tracks) < len(taken) and time.monotonic() < end:
+    rclpy.spin_once(node, timeout_sec=0.05)
+n = len(reports)
+end = time.monotonic() + 5
+while len(reports) < n + 2 and time.monotonic() < end:  # a report made after the last frame
+    rclpy.spin_once(node, timeout_sec=0.05)
+print(json.dumps({"nodes": sorted(node.get_node_names()), "taken": taken, "tracks": tracks,
+                  "diagnostics": reports[-1] if reports else None}))
+"""
+
+
+def _default_env(**extra) -> dict:
+    """This environment without any Fast DDS setting: what a user's shell or camera driver has."""
+    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
+    return {**env, **extra}
+
+
+def _peer(tmp_path, sizes, **env):
+    script = tmp_path / "peer.py"
+    script.write_text(PEER)
+    proc = subprocess.run([sys.executable, str(script), json.dumps(sizes)], env=_default_env(**env),
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory):
+    domain = str(140 + os.getpid() % 50)
+    os.environ["ROS_DOMAIN_ID"] = domain
+    g = Graph(LaunchArgs(overrides={"inference_node": {"device": "cpu"}}),
+              log_dir=str(tmp_path_factory.mktemp("logs"))).start()
+    try:
+        yield g, domain
+    finally:
+        codes = g.stop()
+        assert codes == {"inference_node": 0, "tracker_node": 0}, codes
+
+
+def test_a_default_configured_camera_gets_tracks_back(graph, tmp_path):
+    from mots_ros.engine.infer import DEMO_CHECKPOINT
+    from mots_ros.models.weights import build_from_checkpoint
+
+    g, domain = graph
+    lookahead = build_from_checkpoint(DEMO_CHECKPOINT).lookahead  # the tracks of frame t come with frame t + k
+    out = _peer(tmp_path, [[188, 620]] * 5, ROS_DOMAIN_ID=domain)
+    assert {"inference_node", "tracker_node"} <= set(out["nodes"])  # `ros2 node list` from a default shell
+    assert out["taken"] == ["0", "1", "2", "3", "4"], out
+    assert out["tracks"] == out["taken"][:5 - lookahead], out
+    g.check()
+
+
+def test_large_frames_of_a_default_camera_arrive_or_are_counted(graph, tmp_path):
+    """A default publisher's 512 KB shared-memory segment cannot hold a best-effort 1920x1080 frame: the node's
+    /diagnostics count every frame of the camera it did not get (a small frame first and last, so that the
+    publisher's sequence numbers show the gap) and turn WARN."""
+    g, domain = graph
+    sizes = [[188, 620]] + [[1080, 1920]] * 3 + [[188, 620]]
+    out = _peer(tmp_path, sizes, ROS_DOMAIN_ID=domain)
+    assert out["taken"][0] == "0" and out["taken"][-1] == "4", out
+    level, message, values = out["diagnostics"]
+    assert len(out["taken"]) + int(values["skipped"]) == len(sizes), out
+    assert int(values["taken"]) >= len(out["taken"]) and values["device"] == "cpu"
+    if len(out["taken"]) < len(sizes):
+        log = open(g.logs["inference_node"]).read()
+        assert "frames lost on the way" in log or int(values["skipped"]) > 0
+    g.check()
