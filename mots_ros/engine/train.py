@@ -213,10 +213,11 @@ def _validate(model, data: str, seqmap: str, tracker_cfg: str | None, device, wr
 
     from mots_ros.engine.infer import run_sequences
     from mots_ros.eval.evaluate import evaluate, nan_to_none
+    from mots_ros.models.streaming import StreamingModel
 
-    model.eval()
     res_dir = os.path.join(out, "val", f"step{step:07d}")
-    run_sequences(model, os.path.join(data, "images"), seqmap, res_dir, tracker_config=tracker_cfg, device=device)
+    run_sequences(StreamingModel(model, device=device), os.path.join(data, "images"), seqmap, res_dir,
+                  tracker_config=tracker_cfg)
     results = evaluate(os.path.join(data, "instances_txt"), res_dir, seqmap)
     with open(os.path.join(res_dir, "eval.json"), "w") as fh:
         json.dump(nan_to_none(results), fh, indent=1)
