@@ -27,10 +27,10 @@ def main() -> int:
     from mots_ros.data import formats
     from mots_ros.data.synth import generate
     from mots_ros.demo import DEMO_SIZE
-    from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER, run_sequences
+    from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER, build_stream
+    from mots_ros.engine.infer import run_sequences
     from mots_ros.eval.evaluate import evaluate
     from mots_ros.eval.report import format_table
-    from mots_ros.models.weights import build_from_checkpoint
     from mots_ros.tracking.config import load_tracker_config
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,7 +44,7 @@ def main() -> int:
                     help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
     args = ap.parse_args()
     # loaded (a missing or bad file named) before the held-out data is written
-    model, tracker_config = build_from_checkpoint(args.checkpoint), load_tracker_config(args.tracker_config)
+    stream, tracker_config = build_stream(args.checkpoint, args.device), load_tracker_config(args.tracker_config)
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         generate(data, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)
@@ -52,8 +52,7 @@ def main() -> int:
         formats.write_seqmap({**formats.read_seqmap(os.path.join(data, "train.seqmap")),
                               **formats.read_seqmap(os.path.join(data, "val.seqmap"))}, seqmap)
         t = time.perf_counter()
-        run_sequences(model, os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), tracker_config,
-                      args.device)
+        run_sequences(stream, os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), tracker_config)
         seconds = time.perf_counter() - t
         results = evaluate(os.path.join(data, "instances_txt"), os.path.join(tmp, "res"), seqmap)
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))

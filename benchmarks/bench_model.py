@@ -28,7 +28,7 @@ from torchvision.models.detection.image_list import ImageList
 
 from mots_ros.data import rle
 from mots_ros.models import StreamingModel, TrackRCNN, temporal_window
-from mots_ros.models.streaming import frame_detections
+from mots_ros.models.trackrcnn_decode import frame_detections
 from mots_ros.models.trackrcnn import BACKBONES, build_backbone
 
 

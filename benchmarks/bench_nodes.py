@@ -37,9 +37,7 @@ def main() -> int:
 
     from mots_ros.data.synth import generate
     from mots_ros.data.windows import list_frames, read_image
-    from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
-    from mots_ros.models.streaming import StreamingModel
-    from mots_ros.models.weights import build_from_checkpoint
+    from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER, build_stream
     from mots_ros.ros import replay
     from mots_ros.ros.convert import (detections_to_msg, image_to_rgb, msg_to_detections, ns_stamp, rgb_to_image,
                                       tracks_to_msg)
@@ -63,10 +61,8 @@ def main() -> int:
 
     # ---- core, in process (reference for the conversions and the real-time check)
     def core():
-        model = build_from_checkpoint(DEMO_CHECKPOINT)
-        if args.input_size[0] > 0:
-            model.transform.min_size, model.transform.max_size = (args.input_size[0],), args.input_size[1]
-        return (StreamingModel(model, lookahead=0, device=args.device), Tracker(load_tracker_config(DEMO_TRACKER)))
+        return (build_stream(DEMO_CHECKPOINT, args.device, lookahead=0, input_size=args.input_size),
+                Tracker(load_tracker_config(DEMO_TRACKER)))
 
     def core_step(stream, tracker, i):
         t = time.perf_counter()

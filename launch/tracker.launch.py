@@ -26,7 +26,8 @@ def generate_launch_description():
     return LaunchDescription([
         DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
                               description="sensor_msgs/Image input topic (rgb8, bgr8 or mono8)"),
-        DeclareLaunchArgument("model", default_value="trackrcnn", description="model type"),
+        DeclareLaunchArgument("model", default_value="auto",
+                              description="model family: auto (the checkpoint's), trackrcnn or pixel_embedding"),
         DeclareLaunchArgument("checkpoint", default_value="",
                               description="checkpoint written by mots train (empty: the shipped demo weights)"),
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),

@@ -341,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "arguments and remappings as separate processes; Ctrl-C stops them.")
     la.add_argument("graph", choices=["tracker"], help="the launch file (tracker: tracker.launch.py)")
     la.add_argument("--camera-topic", default="/camera/image_raw", help="sensor_msgs/Image input topic")
-    la.add_argument("--model", default="trackrcnn", help="model type (default trackrcnn)")
+    la.add_argument("--model", default="auto", choices=("auto", "trackrcnn", "pixel_embedding"),
+                    help="model family (default auto: the checkpoint's arch)")
     la.add_argument("--checkpoint", default="", help="checkpoint (default: the shipped demo weights)")
     la.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     la.add_argument("--namespace", default="", help="namespace of the nodes and their topics")

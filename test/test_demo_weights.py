@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
+from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER
 from mots_ros.models.weights import build_from_checkpoint
 from mots_ros.tracking.config import load_tracker_config
 

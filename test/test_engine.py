@@ -102,7 +102,7 @@ def test_run_saves_every_sequences_detections_when_tracks_cannot_be_written(data
     --save-detections` still saves the detections of every sequence, for `mots tune`, and then names the failure."""
     from mots_ros import MotsError
     from mots_ros.engine import infer
-    from mots_ros.models import TrackRCNN
+    from mots_ros.models import StreamingModel, TrackRCNN
 
     seqs = {**formats.read_seqmap(data / "train.seqmap"), **formats.read_seqmap(data / "val.seqmap")}
     formats.write_seqmap(seqs, str(tmp_path / "all.seqmap"))
@@ -116,16 +116,15 @@ def test_run_saves_every_sequences_detections_when_tracks_cannot_be_written(data
 
     monkeypatch.setattr(infer, "write_tracks", write_tracks)
     torch.manual_seed(0)
-    model = TrackRCNN(**MODEL).eval()
+    stream = StreamingModel(TrackRCNN(**MODEL))
     with pytest.raises(MotsError, match=f"sequence {first}: track id 1000.*detections of every sequence are in"):
-        infer.run_sequences(model, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res"),
-                            device="cpu", detections_dir=str(tmp_path / "dets"))
+        infer.run_sequences(stream, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res"),
+                            detections_dir=str(tmp_path / "dets"))
     assert len(seqs) == 2 and sorted(os.listdir(tmp_path / "dets")) == sorted(f"{s}.txt" for s in seqs)
     assert os.listdir(tmp_path / "res") == [f"{s}.txt" for s in seqs if s != first]
     # without --save-detections the first failure stops the run
     with pytest.raises(MotsError, match="track id 1000") as err:
-        infer.run_sequences(model, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res2"),
-                            device="cpu")
+        infer.run_sequences(stream, str(data / "images"), str(tmp_path / "all.seqmap"), str(tmp_path / "res2"))
     assert "detections of every sequence" not in str(err.value) and os.listdir(tmp_path / "res2") == []
 
 

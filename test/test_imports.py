@@ -9,7 +9,7 @@ sys.modules['torch'] = None      # any 'import torch' now raises ImportError
 sys.modules['rclpy'] = None
 import mots_ros.data.formats, mots_ros.data.rle_runs, mots_ros.data.synth, mots_ros.data.convert
 import mots_ros.eval.evaluate, mots_ros.eval.downsample, mots_ros.eval.perturb
-import mots_ros.tracking.tracker, mots_ros.tracking.tune, mots_ros.viz.render, mots_ros.cli
+import mots_ros.tracking.tracker, mots_ros.tracking.tune, mots_ros.tracking.cluster, mots_ros.viz.render, mots_ros.cli
 import mots_ros.ros.params, mots_ros.ros.launcher
 assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]
 """

@@ -352,6 +352,45 @@ def test_checkpoint_round_trip_uses_weights_only(checkpoint, monkeypatch):
     assert load_checkpoint(path, built)["epoch"] == 3
 
 
+def test_checkpoint_records_arch_and_old_files_load_as_trackrcnn(checkpoint, tmp_path):
+    path, model = checkpoint
+    assert torch.load(path, weights_only=True)["arch"] == "trackrcnn"
+    old = tmp_path / "old.pt"  # written before there were two families: no 'arch'
+    torch.save({k: v for k, v in torch.load(path, weights_only=True).items() if k != "arch"}, old)
+    built = build_from_checkpoint(old)
+    assert isinstance(built, TrackRCNN) and built.config == model.config
+    assert torch.equal(built.assoc_head.mlp[-1].weight, model.assoc_head.mlp[-1].weight)
+    assert isinstance(build_from_checkpoint(old, model_type="trackrcnn"), TrackRCNN)
+
+
+def test_unknown_arch_and_model_type_mismatch_name_the_file(checkpoint, tmp_path):
+    path, _ = checkpoint
+    odd = tmp_path / "odd.pt"
+    torch.save({**torch.load(path, weights_only=True), "arch": "yolo"}, odd)
+    with pytest.raises(MotsError, match=r"odd.pt: unknown model arch 'yolo' \(known: trackrcnn, pixel_embedding\)"):
+        build_from_checkpoint(odd)
+    with pytest.raises(MotsError, match=r"model.pt: a trackrcnn checkpoint, but model_type 'pixel_embedding'"):
+        build_from_checkpoint(path, model_type="pixel_embedding")
+    with pytest.raises(MotsError, match="model_type must be one of auto, trackrcnn, pixel_embedding"):
+        build_from_checkpoint(path, model_type="maskrcnn")
+
+
+def test_build_stream_applies_input_size_lookahead_threshold(checkpoint):
+    from mots_ros.engine.build import build_stream
+
+    path, _ = checkpoint
+    stream = build_stream(str(path), "cpu", lookahead=1, score_threshold=0.3, input_size=(32, 50))
+    assert stream.lookahead == 1 and stream.score_threshold == 0.3 and stream.device.type == "cpu"
+    assert (stream.model.transform.min_size, stream.model.transform.max_size) == ((32,), 50)
+    assert not stream.model.training
+    warnings = []
+    if not torch.cuda.is_available():
+        with pytest.raises(MotsError, match="cuda:0: no CUDA device"):
+            build_stream(str(path), "cuda:0")
+        stream = build_stream(str(path), "cuda:0", half=True, fallback=warnings.append)
+        assert stream.device.type == "cpu" and not stream.half and len(warnings) == 2
+
+
 def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": {}, "config": {}, "obj": zipfile.ZipInfo("x")}, path)  # not loadable with weights_only

@@ -12,7 +12,7 @@ from std_srvs.srv import Trigger
 from mots_ros.data import rle
 from mots_ros.data.synth import generate
 from mots_ros.data.windows import list_frames, read_image
-from mots_ros.engine.infer import DEMO_CHECKPOINT, DEMO_TRACKER
+from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.models.weights import build_from_checkpoint
 from mots_ros.ros import replay

@@ -7,30 +7,17 @@ from __future__ import annotations
 
 import os
 
-import torch
 from tqdm import tqdm
 
 from mots_ros import MotsError
 from mots_ros.data import formats
 from mots_ros.data.windows import list_frames, read_image
+from mots_ros.engine.build import DEMO_TRACKER, build_stream
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import write_detections, write_tracks
 from mots_ros.tracking.tracker import Tracker
 from mots_ros.tracking.types import FrameDetections
-
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "trackrcnn_demo.pt")
-DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``cuda`` when available and not asked otherwise; a clear error for an unavailable CUDA device."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MotsError(f"--device {device}: no CUDA device available (use --device cpu)")
-    return torch.device(device)
 
 
 def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer", first: int | None = None,
@@ -47,19 +34,16 @@ def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer", fi
 
 def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, device: str | None = None) -> int:
     """`mots infer`: detections of one sequence folder written in the TrackR-CNN detection format."""
-    from mots_ros.models.weights import build_from_checkpoint
-
-    stream = StreamingModel(build_from_checkpoint(checkpoint), lookahead=lookahead, device=resolve_device(device))
+    stream = build_stream(checkpoint, device, lookahead)
     detections = infer_frames(stream, images)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_detections(out, detections)
     return sum(len(d) for d in detections)
 
 
-def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_config: str | TrackerConfig | None = None,
-                  device: str | torch.device | None = None, lookahead: int | None = None,
-                  detections_dir: str | None = None) -> None:
-    """Inference and tracking of every seqmap sequence (``images_root/SEQ/``) into ``out_dir/SEQ.txt``.
+def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir: str,
+                  tracker_config: str | TrackerConfig | None = None, detections_dir: str | None = None) -> None:
+    """Inference (``stream``) and tracking of every seqmap sequence (``images_root/SEQ/``) into ``out_dir/SEQ.txt``.
 
     With ``detections_dir``, a sequence whose tracks cannot be written (over 999 tracks of a class: untuned tracker
     parameters) does not stop the others: every sequence's detections are saved for ``mots tune``, then the
@@ -67,8 +51,6 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
     """
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
-    device = device if isinstance(device, torch.device) else resolve_device(device)
-    stream = StreamingModel(model, lookahead=lookahead, device=device)
     tracker = Tracker(config)
     os.makedirs(out_dir, exist_ok=True)
     failed = []
@@ -92,11 +74,6 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
         device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None) -> None:
     """`mots run`: the shipped demo weights and their tuned tracker unless others are given."""
-    from mots_ros.models.weights import build_from_checkpoint
-
     if checkpoint is None:
-        if not os.path.exists(DEMO_CHECKPOINT):
-            raise MotsError(f"no --checkpoint given and the demo weights {DEMO_CHECKPOINT} are not installed")
-        checkpoint, tracker_config = DEMO_CHECKPOINT, tracker_config or DEMO_TRACKER
-    run_sequences(build_from_checkpoint(checkpoint), images, seqmap, out, tracker_config, device, lookahead,
-                  detections_dir)
+        tracker_config = tracker_config or DEMO_TRACKER
+    run_sequences(build_stream(checkpoint, device, lookahead), images, seqmap, out, tracker_config, detections_dir)

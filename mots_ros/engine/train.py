@@ -30,8 +30,9 @@ class TrainConfig:
     steps: int = 2000  # optimiser steps
     lr: float = 1e-4
     weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | step | constant
-    lr_steps: list = field(default_factory=list)  # for 'step': steps where lr is multiplied by 0.1
+    schedule: str = "cosine"  # cosine | step | piecewise | constant
+    lr_steps: list = field(default_factory=list)  # 'step': lr x 0.1 from each; 'piecewise': where lr_values change
+    lr_values: list = field(default_factory=list)  # 'piecewise': lr before the first of lr_steps, after each
     warmup_steps: int = 100
     grad_clip: float = 10.0  # max gradient norm (0: off)
     flip: float = 0.5  # augmentation: flip probability, gamma range, resize factor range (same for a whole window)
@@ -64,13 +65,17 @@ def load_config(path: str) -> tuple[dict, TrainConfig, str | None]:
     if bad:
         raise MotsError(f"{path}: unknown train keys {bad}; known: {sorted(names)}")
     tracker = raw.get("tracker")
+    steps, values = train.get("lr_steps") or [], train.get("lr_values") or []
+    if train.get("schedule") == "piecewise" and len(values) != len(steps) + 1:
+        raise MotsError(f"{path}: schedule piecewise needs one more lr_values than lr_steps")
     if tracker is not None and not os.path.isabs(tracker):
         tracker = os.path.join(os.path.dirname(os.path.abspath(path)), tracker)
     return dict(raw.get("model") or {}), TrainConfig(**train), tracker
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 1 % or ×0.1 at each of ``lr_steps``."""
+    """Linear warm-up, then cosine decay to 1 %, ×0.1 at each of ``lr_steps`` or (``'piecewise'``, the schedule of
+    thesis 6.2.4) ``lr_values[i]`` from the i-th of ``lr_steps`` on (``lr_values[0]`` before the first)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
@@ -78,6 +83,8 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
         return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
     if cfg.schedule == "step":
         return cfg.lr * 0.1 ** sum(step >= s for s in cfg.lr_steps)
+    if cfg.schedule == "piecewise":
+        return cfg.lr_values[sum(step >= s for s in cfg.lr_steps)]
     return cfg.lr
 
 
@@ -108,6 +115,9 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
     from mots_ros.models.trackrcnn import TrackRCNN
 
     model_kwargs, cfg, tracker_cfg = load_config(config_path)
+    arch = model_kwargs.pop("arch", "trackrcnn")
+    if arch != "trackrcnn":
+        raise MotsError(f"{config_path}: mots train trains trackrcnn models only so far, not {arch!r} (issue 12)")
     rank, world, local_rank = _distributed()
     device = torch.device(device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed + rank)
@@ -213,10 +223,11 @@ def _validate(model, data: str, seqmap: str, tracker_cfg: str | None, device, wr
 
     from mots_ros.engine.infer import run_sequences
     from mots_ros.eval.evaluate import evaluate, nan_to_none
+    from mots_ros.models.streaming import StreamingModel
 
-    model.eval()
     res_dir = os.path.join(out, "val", f"step{step:07d}")
-    run_sequences(model, os.path.join(data, "images"), seqmap, res_dir, tracker_config=tracker_cfg, device=device)
+    run_sequences(StreamingModel(model, device=device), os.path.join(data, "images"), seqmap, res_dir,
+                  tracker_config=tracker_cfg)
     results = evaluate(os.path.join(data, "instances_txt"), res_dir, seqmap)
     with open(os.path.join(res_dir, "eval.json"), "w") as fh:
         json.dump(nan_to_none(results), fh, indent=1)

@@ -34,8 +34,11 @@ from torchvision.models.detection.backbone_utils import _mobilenet_extractor, _r
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import MultiScaleRoIAlign
 
+from mots_ros.tracking.types import FrameDetections
+
 from .losses import LOSSES, association_loss
 from .temporal import INITS, TemporalBlock, pad_time
+from .trackrcnn_decode import frame_detections
 from .weights import PRETRAINED, load_pretrained
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v3_large")
@@ -115,8 +118,11 @@ class TrackRCNN(MaskRCNN):
         **kwargs: further plain-valued :class:`~torchvision.models.detection.MaskRCNN` arguments (``box_score_thresh``,
             ``box_detections_per_img``, ``rpn_post_nms_top_n_test``, ...).
 
-    ``self.config`` holds all arguments with the None defaults resolved (it is stored in checkpoints).
+    ``self.config`` holds all arguments with the None defaults resolved (it is stored in checkpoints). Streaming
+    goes through the net interface (:class:`~mots_ros.models.base.StreamableNet`): :meth:`encode`, :meth:`decode`.
     """
+
+    arch = "trackrcnn"
 
     def __init__(self, backbone: str = "resnet50", num_classes: int = 3, temporal_layers: int = 2,
                  temporal_init: str = "identity", temporal_lookahead: int | None = None, assoc_dim: int = 128,
@@ -209,6 +215,24 @@ class TrackRCNN(MaskRCNN):
             t.min_size, t.max_size = sizes
         feats = self.backbone(image_list.tensors.contiguous(memory_format=torch.channels_last))
         return image_list, feats, targets
+
+    def encode(self, image: torch.Tensor) -> tuple[ImageList, OrderedDict]:
+        """Net interface: (resized image list, FPN maps level -> (1, 256, h, w)) of one (3, H, W) image."""
+        image_list, feats, _ = self.features([image])
+        return image_list, feats
+
+    def decode(self, image_list: ImageList, features: OrderedDict, frame: int, stamp: int, height: int, width: int,
+               score_threshold: float | None = None) -> FrameDetections:
+        """Net interface: RPN, RoI and association heads on the temporal features of one frame -> detections."""
+        det = self.heads(image_list, features)[0][0]
+        return frame_detections(det, image_list.image_sizes[0], frame, stamp, height, width, score_threshold)
+
+    def set_input_size(self, min_size: int, max_size: int) -> None:
+        """Net interface: the transform's resize (0 keeps a value)."""
+        if min_size > 0:
+            self.transform.min_size = (int(min_size),)
+        if max_size > 0:
+            self.transform.max_size = int(max_size)
 
     def temporal_features(self, features: OrderedDict, pad: bool = True) -> OrderedDict:
         """The temporal block over the frames of ``features`` (level -> (T, C, h, w), consecutive frames).

@@ -1,7 +1,8 @@
 """Checkpoints and pretrained weights, read locally only (thesis §4.4: pretraining matters; nothing is downloaded).
 
-A checkpoint is ``{'model': state_dict, 'config': TrackRCNN.config, ...}`` read with
-``torch.load(weights_only=True)``. Pretrained torchvision weights are looked up under the torchvision file name
+A checkpoint is ``{'arch': name, 'model': state_dict, 'config': net.config, ...}`` read with
+``torch.load(weights_only=True)``; ``arch`` names the model family (:mod:`mots_ros.models.registry`; a file
+without it is TrackR-CNN). Pretrained torchvision weights are looked up under the torchvision file name
 in the torch hub checkpoint dir (``torch.hub.get_dir()/checkpoints``) or at an explicit path. Every failure is a
 :class:`mots_ros.MotsError` naming the file.
 """
@@ -101,7 +102,8 @@ def load_pretrained(model: nn.Module, pretrained: str | None, path: str | os.Pat
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, half: bool = False, **extra) -> None:
-    """Write ``{'model': state_dict, 'config': model.config, **extra}`` atomically (temp file + rename).
+    """Write ``{'arch': model.arch, 'model': state_dict, 'config': model.config, **extra}`` atomically (temp file +
+    rename).
 
     ``half``: floating-point weights stored as float16 (half the file; loading casts them back to the model's
     precision)."""
@@ -110,7 +112,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, half: bool = Fals
     state = model.state_dict()
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    torch.save({"model": state, "config": dict(model.config), **extra}, tmp)
+    torch.save({"arch": model.arch, "model": state, "config": dict(model.config), **extra}, tmp)
     os.replace(tmp, path)
 
 
@@ -145,19 +147,23 @@ def load_matching(path: str | os.PathLike, model: nn.Module) -> list[str]:
     return sorted(set(own) - set(state))
 
 
-def build_from_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """A :class:`~mots_ros.models.trackrcnn.TrackRCNN` built from the checkpoint's config with its weights (on CPU,
-    in train mode like any new module; pretrained weights are not read again)."""
-    from .trackrcnn import TrackRCNN
+def build_from_checkpoint(path: str | os.PathLike, model_type: str = "auto") -> nn.Module:
+    """The net of the checkpoint's ``arch`` (TrackR-CNN without one) built from its config with its weights (on CPU,
+    in train mode like any new module; pretrained weights are not read again). ``model_type``: ``'auto'`` or the
+    arch the caller expects (another one is a MotsError naming the file)."""
+    from .registry import DEFAULT_ARCH, builder, check_model_type
 
     ckpt = _checkpoint(path)
+    arch = ckpt.get("arch", DEFAULT_ARCH)
+    build = builder(arch, str(path))
+    check_model_type(model_type, arch, str(path))
     config = ckpt.get("config")
     if not isinstance(config, dict):
-        raise MotsError(f"{path}: checkpoint has no 'config' dict of TrackRCNN arguments")
+        raise MotsError(f"{path}: checkpoint has no 'config' dict of {arch} arguments")
     try:
-        model = TrackRCNN(**{**config, "pretrained": None, "weights_path": None})
+        model = build(**{**config, "pretrained": None, "weights_path": None})
     except (TypeError, ValueError) as e:
-        raise MotsError(f"{path}: config does not describe a TrackRCNN: {e}") from e
+        raise MotsError(f"{path}: config does not describe a {arch} model: {e}") from e
     model.config.update(pretrained=config.get("pretrained"), weights_path=config.get("weights_path"))
     _load_state(model, ckpt, path)
     return model

@@ -144,7 +144,7 @@ def replay_bag(bag: str, out: str, topic: str | None = None, checkpoint: str | N
     ``use_running``); returns (first frame, sequence name from the bag or None, ReplayResult)."""
     import rclpy
 
-    from mots_ros.engine.infer import DEMO_TRACKER
+    from mots_ros.engine.build import DEMO_TRACKER
     from mots_ros.ros.launcher import Graph, LaunchArgs
     from mots_ros.ros.replay import Replayer, init
 

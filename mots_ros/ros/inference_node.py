@@ -22,7 +22,6 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from mots_ros import MotsError
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
@@ -32,35 +31,16 @@ from mots_ros.ros.spin import run_node
 
 def load_stream(p: dict, log):
     """The :class:`StreamingModel` the parameters ``p`` describe (MotsError naming the file when the checkpoint
-    is missing or broken); an unavailable GPU or half precision on the CPU fall back with a warning."""
-    import torch
+    is missing or broken or not of ``model_type``); an unavailable GPU or half precision on the CPU fall back with a
+    warning."""
+    from mots_ros.engine.build import DEMO_CHECKPOINT, build_stream
 
-    from mots_ros.engine.infer import DEMO_CHECKPOINT
-    from mots_ros.models.streaming import StreamingModel
-    from mots_ros.models.weights import build_from_checkpoint
-
-    if p["model_type"] != "trackrcnn":
-        raise MotsError(f"model_type {p['model_type']!r} is not available (supported: 'trackrcnn')")
-    device = p["device"]
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device.startswith("cuda") and not torch.cuda.is_available():
-        log.warning(f"device {device!r}: no CUDA device available, running on the CPU")
-        device = "cpu"
-    half = p["half"]
-    if half and not device.startswith("cuda"):
-        log.warning("half precision needs a CUDA device; running in float32")
-        half = False
     checkpoint = p["checkpoint"] or DEMO_CHECKPOINT
-    model = build_from_checkpoint(checkpoint)
-    if p["input_min_size"] > 0:
-        model.transform.min_size = (int(p["input_min_size"]),)
-    if p["input_max_size"] > 0:
-        model.transform.max_size = int(p["input_max_size"])
-    stream = StreamingModel(model, lookahead=None if p["lookahead"] < 0 else p["lookahead"], device=device,
-                            score_threshold=p["score_threshold"] or None, half=half)
-    log.info(f"loaded {checkpoint} ({model.config['backbone']}, lookahead {stream.lookahead}) on {device}"
-             + (" in float16" if half else ""))
+    stream = build_stream(checkpoint, p["device"], None if p["lookahead"] < 0 else p["lookahead"],
+                          p["score_threshold"] or None, (p["input_min_size"], p["input_max_size"]), p["model_type"],
+                          p["half"], fallback=log.warning)
+    log.info(f"loaded {checkpoint} ({stream.model.arch}, {stream.model.config['backbone']}, lookahead "
+             f"{stream.lookahead}) on {stream.device}" + (" in float16" if stream.half else ""))
     return stream
 
 

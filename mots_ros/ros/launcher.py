@@ -30,7 +30,7 @@ class LaunchArgs:
     """The arguments of ``tracker.launch.py`` (same names and defaults)."""
 
     camera_topic: str = "/camera/image_raw"
-    model: str = "trackrcnn"
+    model: str = "auto"
     checkpoint: str = ""
     device: str = "auto"
     namespace: str = ""

@@ -15,7 +15,9 @@ DIAGNOSTICS = {
 }
 
 INFERENCE = {
-    "model_type": ("trackrcnn", "Model family; 'trackrcnn' (thesis ch. 3-4) is the one implemented."),
+    "model_type": ("auto", "Model family: 'auto' (the checkpoint's arch), 'trackrcnn' (thesis ch. 3-4) or "
+                           "'pixel_embedding' (thesis 6.2); a checkpoint of another family is an error naming the "
+                           "file."),
     "checkpoint": ("", "Checkpoint written by `mots train` (loaded with weights_only=True); empty: the shipped "
                        "demo weights."),
     "device": ("auto", "'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; an unavailable GPU falls back "

@@ -10,7 +10,9 @@ import numpy as np
 class FrameDetections:
     """The detections of one frame: boxes ``x0, y0, x1, y1`` (N, 4) float32, scores (N,) float32, classes (N,)
     int64 (1 car, 2 pedestrian), COCO RLE masks (``{'size': [h, w], 'counts': bytes}``) and association
-    embeddings (N, D) float32. ``stamp`` is opaque (nanoseconds in ROS) and copied to the tracks."""
+    embeddings (N, D) float32. ``stamp`` is opaque (nanoseconds in ROS) and copied to the tracks.
+    ``representatives`` (N, R, D) float32: R embeddings near each cluster's centre (pixel-embedding clusters,
+    thesis 6.2.3; None for box detections)."""
 
     frame: int
     stamp: int
@@ -21,6 +23,7 @@ class FrameDetections:
     classes: np.ndarray
     masks: list
     embeddings: np.ndarray
+    representatives: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

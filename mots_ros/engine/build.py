@@ -1,0 +1,56 @@
+"""A ready stream from a checkpoint (DESIGN.md: one function for every entry point): `mots infer`, `mots run`,
+the inference node (and through it `mots demo` and `mots bag evaluate`) and the benchmarks."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import torch
+
+from mots_ros import MotsError
+from mots_ros.models.streaming import StreamingModel
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "trackrcnn_demo.pt")
+DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
+
+
+def resolve_device(device: str | None, fallback: Callable[[str], None] | None = None) -> torch.device:
+    """``None`` / ``'auto'``: CUDA when available, else the CPU. An unavailable CUDA device is a MotsError, or, with
+    ``fallback`` (a warning callback, e.g. a node's logger), the CPU after calling it."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        if fallback is None:
+            raise MotsError(f"--device {device}: no CUDA device available (use --device cpu)")
+        fallback(f"device {device!r}: no CUDA device available, running on the CPU")
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise MotsError(f"device {device!r}: {e}") from None
+
+
+def build_stream(checkpoint: str | None = None, device: str | torch.device | None = None,
+                 lookahead: int | None = None, score_threshold: float | None = None,
+                 input_size: tuple[int, int] = (0, 0), model_type: str = "auto", half: bool = False,
+                 fallback: Callable[[str], None] | None = None) -> StreamingModel:
+    """The :class:`StreamingModel` of ``checkpoint`` (None: the shipped demo weights) on ``device``.
+
+    ``lookahead`` None: the checkpoint's; ``input_size`` (min, max) side after resizing, 0: the checkpoint's;
+    ``model_type`` ``'auto'`` or the arch the checkpoint must have. With ``fallback`` (a warning callback) an
+    unavailable GPU and half precision off CUDA fall back to the CPU / float32 instead of failing.
+    """
+    from mots_ros.models.weights import build_from_checkpoint
+
+    if checkpoint is None:
+        if not os.path.exists(DEMO_CHECKPOINT):
+            raise MotsError(f"no checkpoint given and the demo weights {DEMO_CHECKPOINT} are not installed")
+        checkpoint = DEMO_CHECKPOINT
+    device = device if isinstance(device, torch.device) else resolve_device(device, fallback)
+    if half and device.type != "cuda" and fallback is not None:
+        fallback("half precision needs a CUDA device; running in float32")
+        half = False
+    model = build_from_checkpoint(checkpoint, model_type)
+    model.set_input_size(*input_size)
+    return StreamingModel(model, lookahead=lookahead, device=device, score_threshold=score_threshold, half=half)

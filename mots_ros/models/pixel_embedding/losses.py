@@ -1,0 +1,109 @@
+"""Training targets and losses of the pixel-embedding network (thesis 6.2.4, 6.2.8).
+
+The class branch is trained with cross-entropy, the embedding branch with an embedding loss on sampled pixels:
+the contrastive loss (Euclidean, margin 8, weight 0.1; eq. 2.5) by default, or batch-all / p-quantile triplet
+losses (:mod:`mots_ros.models.losses`, here over all pairs: every instance, and the background as one instance,
+against every other). 5000 pixels are sampled per batch, the same number for each instance (the background counts
+as one), or the same number per class and within it per instance (``'balanced'``), or uniformly (``'random'``).
+Ignore regions take part in neither loss. Targets live at the output resolution (nearest-neighbour samples of the
+annotation at the output pixels' centres, as Fig. 6.2 downsamples).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import association_loss
+
+EMBEDDING_LOSSES = ("contrastive", "batch_all", "p_quantile")
+SAMPLING = ("instance", "balanced", "random")
+IGNORE = -1  # target value of ignore pixels (class and instance)
+TRIPLET_MAX_SAMPLES = 300  # the triplet losses form N^3 triplets: 300 pixels are 27 M, 5000 would be 1.25e11
+
+
+def centre_pixels(out: int, stride: int, resized: int, original: int) -> torch.Tensor:
+    """For each of ``out`` output pixels, the original-image pixel under its centre: output pixel i covers resized
+    pixels ``i*stride .. (i+1)*stride - 1``; resized pixel r lies over original pixel ``floor((r + 0.5) * original
+    / resized)``."""
+    r = (torch.arange(out) * stride + stride // 2).clamp_(max=resized - 1)
+    return ((r + 0.5) * original / resized).long().clamp_(max=original - 1)
+
+
+def pixel_targets(masks: torch.Tensor, track_ids: torch.Tensor, ignore: torch.Tensor | None,
+                  out_size: tuple[int, int], resized_size: tuple[int, int], stride: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(classes, instances) (h, w) int64 targets of one frame at the output resolution ``out_size``.
+
+    ``masks`` (N, H, W) disjoint instance masks with ``track_ids`` (N,) (KITTI ids ``class * 1000 + n``), ``ignore``
+    (H, W) bool or None; the network sees the image at ``resized_size`` and predicts at ``stride``. An output pixel
+    takes the annotation under its centre: background 0 / class and id, or :data:`IGNORE`.
+    """
+    height, width = masks.shape[-2:]
+    rows = centre_pixels(out_size[0], stride, resized_size[0], height)
+    cols = centre_pixels(out_size[1], stride, resized_size[1], width)
+    picked = masks[:, rows[:, None], cols[None, :]].bool()
+    ids = (picked * track_ids.view(-1, 1, 1)).amax(0) if len(masks) else torch.zeros(out_size, dtype=torch.int64)
+    classes = ids // 1000
+    if ignore is not None:
+        skip = ignore[rows[:, None], cols[None, :]].bool()
+        ids, classes = ids.masked_fill(skip, IGNORE), classes.masked_fill(skip, IGNORE)
+    return classes.long(), ids.long()
+
+
+def sample_pixels(instances: torch.Tensor, count: int, strategy: str = "instance",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of about ``count`` pixels of the flat ``instances`` ids (0 background, :data:`IGNORE` never taken).
+
+    ``'instance'``: ``count // m`` pixels from each of the m instances present (the background is one);
+    ``'balanced'``: ``count // c`` per class present (background, car, pedestrian; class = id // 1000), split
+    equally among that class's instances; ``'random'``: ``count`` pixels uniformly. An instance smaller than its
+    share gives each of its pixels about equally often (a random order repeated); otherwise no pixel twice.
+    """
+    if strategy not in SAMPLING:
+        raise ValueError(f"sampling must be one of {SAMPLING}, got {strategy!r}")
+    valid = (instances != IGNORE).nonzero().squeeze(1)
+    if strategy == "random" or not len(valid):
+        return valid[torch.randperm(len(valid), generator=generator, device=valid.device)[:count]]
+    ids, inverse, sizes = torch.unique(instances[valid], return_inverse=True, return_counts=True)
+    if strategy == "instance":
+        quota = torch.full_like(sizes, count // len(ids))
+    else:
+        _, class_of, per_class = torch.unique(ids // 1000, return_inverse=True, return_counts=True)
+        quota = (count // len(per_class)) // per_class[class_of]
+    # the pixels of each instance together, in random order within it: sort on instance index + a [0, 1) key
+    key = inverse.double() + torch.rand(len(inverse), generator=generator, dtype=torch.float64, device=valid.device)
+    order = key.argsort()
+    starts = sizes.cumsum(0) - sizes
+    owner = torch.repeat_interleave(torch.arange(len(ids), device=valid.device), quota)
+    rank = torch.arange(len(owner), device=valid.device) - torch.repeat_interleave(quota.cumsum(0) - quota, quota)
+    return valid[order[starts[owner] + rank % sizes[owner]]]
+
+
+class PixelLoss:
+    """``loss_class`` (cross-entropy) and ``loss_embedding`` (``weight`` x the embedding loss of ``samples``
+    sampled pixels) of one window (thesis 6.2.4: L = L_class + 0.1 L_embedding)."""
+
+    def __init__(self, embedding_loss: str = "contrastive", margin: float = 8.0, weight: float = 0.1,
+                 quantile: float = 0.5, samples: int = 5000, sampling: str = "instance"):
+        if embedding_loss not in EMBEDDING_LOSSES:
+            raise ValueError(f"embedding_loss must be one of {EMBEDDING_LOSSES}, got {embedding_loss!r}")
+        if sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {SAMPLING}, got {sampling!r}")
+        if embedding_loss != "contrastive" and samples > TRIPLET_MAX_SAMPLES:
+            raise ValueError(f"{embedding_loss} forms samples^3 triplets: samples must be at most "
+                             f"{TRIPLET_MAX_SAMPLES}, got {samples}")
+        self.kind, self.margin, self.weight, self.quantile = embedding_loss, margin, weight, quantile
+        self.samples, self.sampling = samples, sampling
+
+    def __call__(self, logits: torch.Tensor, embeddings: torch.Tensor, classes: torch.Tensor,
+                 instances: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``logits`` (T, C, h, w), ``embeddings`` (T, D, h, w), targets (T, h, w) from :func:`pixel_targets`."""
+        known = classes != IGNORE
+        loss_class = (F.cross_entropy(logits.float(), classes, ignore_index=IGNORE) if known.any()
+                      else logits.sum() * 0.0)
+        flat = embeddings.permute(0, 2, 3, 1).reshape(-1, embeddings.shape[1]).float()
+        ids = instances.reshape(-1)
+        picked = sample_pixels(ids, self.samples, self.sampling, generator)
+        y = ids[picked]
+        emb = association_loss(self.kind, flat[picked], y, torch.zeros_like(y), self.margin, self.quantile)
+        return {"loss_class": loss_class, "loss_embedding": self.weight * emb}

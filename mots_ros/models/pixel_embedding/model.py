@@ -1,0 +1,280 @@
+"""The pixel-embedding network of thesis 6.2.1 / 6.2.4: DeepLabV3+ with temporal 3D convolutions, a class branch
+and an embedding branch.
+
+* Backbone from torchvision (``resnet50`` / ``resnet101`` with the last stage dilated, or ``mobilenet_v3_large``
+  dilated: encoder output stride 16; the thesis's Xception-65 is not in torchvision), ImageNet weights read from
+  local files only (:func:`~mots_ros.models.weights.load_pretrained`).
+* Encoder: the backbone, then ASPP (torchvision's, atrous rates 6/12/18, 256 maps). Decoder (DeepLabV3+): the
+  low-level features of stride ``output_stride`` (4: "16 times smaller", the thesis's; or 8) reduced to 48 maps,
+  concatenated with the upsampled ASPP output, two 3x3 convolutions of 256 maps.
+* :class:`~mots_ros.models.temporal.TemporalBlock` (0, 1 or 2 identity-initialised separable 3D convolutions, Fig.
+  6.12) after the encoder (default) or after the decoder.
+* Two branches, each a 3x3 convolution (256 maps, ReLU) and a linear 1x1 convolution: class logits (background,
+  car, pedestrian) and ``embedding_dim`` (16) embeddings per output pixel.
+
+Streaming (:class:`~mots_ros.models.base.StreamableNet`): with the block after the encoder, :meth:`encode` runs the
+encoder (the ASPP output goes through the ring buffer, the reduced low-level features wait with the frame) and
+:meth:`decode` the decoder and branches; with the block after the decoder, :meth:`encode` runs encoder and decoder.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.segmentation.deeplabv3 import ASPP
+
+from mots_ros.tracking.cluster import ClusterConfig, cluster_frame
+from mots_ros.tracking.types import FrameDetections
+
+from ..temporal import INITS, TemporalBlock, pad_time
+from ..trackrcnn import FrozenBatchNorm2d
+from ..weights import load_pretrained
+from .losses import PixelLoss
+
+BACKBONES = ("resnet50", "resnet101", "mobilenet_v3_large")
+OUTPUT_STRIDES = (4, 8)
+PLACEMENTS = ("encoder", "decoder")
+ENCODER_STRIDE = 16
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Backbone(nn.Module):
+    """A torchvision classification body returning ``low`` (stride ``output_stride``) and ``out`` (stride 16)
+    feature maps; ``low_channels`` / ``out_channels`` give their widths."""
+
+    def __init__(self, name: str, output_stride: int, norm_layer):
+        super().__init__()
+        if name.startswith("resnet"):
+            net = getattr(torchvision.models, name)(weights=None, norm_layer=norm_layer,
+                                                    replace_stride_with_dilation=[False, False, True])
+            low = "layer1" if output_stride == 4 else "layer2"
+            self.body = IntermediateLayerGetter(net, {low: "low", "layer4": "out"})
+            self.low_channels = 256 if output_stride == 4 else 512
+            self.out_channels = 2048
+        else:
+            features = torchvision.models.mobilenet_v3_large(weights=None, norm_layer=norm_layer, dilated=True).features
+            downs = [i for i, block in enumerate(features) if getattr(block, "_is_cn", False)]  # stride-2 blocks
+            low = downs[1 if output_stride == 4 else 2] - 1  # the last block before the next stride-2 one
+            self.body = IntermediateLayerGetter(features, {str(low): "low", str(len(features) - 1): "out"})
+            self.low_channels = features[low].out_channels
+            self.out_channels = features[-1].out_channels
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.body(x)
+        return out["low"], out["out"]
+
+
+class Decoder(nn.Module):
+    """DeepLabV3+ decoder: low-level features -> 1x1 conv to ``low_maps``; the encoder output upsampled
+    (bilinear) to their size, concatenated, two 3x3 convolutions of ``out_channels`` maps (BN, ReLU)."""
+
+    def __init__(self, low_channels: int, in_channels: int = 256, low_maps: int = 48, out_channels: int = 256):
+        super().__init__()
+        self.reduce = nn.Sequential(nn.Conv2d(low_channels, low_maps, 1, bias=False), nn.BatchNorm2d(low_maps),
+                                    nn.ReLU(inplace=True))
+        self.fuse = nn.Sequential(
+            nn.Conv2d(in_channels + low_maps, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True))
+
+    def combine(self, high: torch.Tensor, reduced: torch.Tensor) -> torch.Tensor:
+        """The decoder output from the encoder output and already reduced low-level features."""
+        up = F.interpolate(high, size=reduced.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([up, reduced], dim=1))
+
+    def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        return self.combine(high, self.reduce(low))
+
+
+def branch(in_channels: int, out_channels: int, hidden: int = 256) -> nn.Sequential:
+    """A prediction branch (thesis 6.2.4): 3x3 convolution (``hidden`` maps, ReLU), then a linear 1x1 one."""
+    return nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True),
+                         nn.Conv2d(hidden, out_channels, 1))
+
+
+class PixelEmbeddingNet(nn.Module):
+    """DeepLabV3+ with temporal convolutions and class / embedding branches (thesis 6.2.1), composed of its parts.
+
+    Args:
+        backbone, aspp, decoder: encoder body, ASPP and decoder (:class:`Backbone`, torchvision's ``ASPP``,
+            :class:`Decoder`).
+        class_head, embedding_head: the two branches (:func:`branch`).
+        temporal: the block (None: no temporal context) and ``temporal_position`` ``'encoder'`` / ``'decoder'``.
+        lookahead: future frames in a window (None: the centred window).
+        output_stride: stride of the outputs (that of the decoder's low-level features).
+        loss: the training loss (:class:`~mots_ros.models.pixel_embedding.losses.PixelLoss`).
+        clustering: HDBSCAN parameters turning one frame's outputs into detections (None: the thesis's;
+            :mod:`mots_ros.tracking.cluster`).
+        min_size, max_size: input resize (0: none; :meth:`set_input_size`).
+        config: the arguments of :func:`build_pixel_embedding` (stored in checkpoints).
+    """
+
+    arch = "pixel_embedding"
+
+    def __init__(self, backbone: Backbone, aspp: nn.Module, decoder: Decoder, class_head: nn.Module,
+                 embedding_head: nn.Module, temporal: TemporalBlock | None, temporal_position: str = "encoder",
+                 lookahead: int | None = None, output_stride: int = 4, loss: PixelLoss | None = None,
+                 clustering: ClusterConfig | None = None, min_size: int = 0, max_size: int = 0,
+                 config: dict | None = None):
+        super().__init__()
+        if temporal_position not in PLACEMENTS:
+            raise ValueError(f"temporal_position must be one of {PLACEMENTS}, got {temporal_position!r}")
+        self.backbone, self.aspp, self.decoder = backbone, aspp, decoder
+        self.class_head, self.embedding_head = class_head, embedding_head
+        self.temporal, self.temporal_position = temporal, temporal_position
+        field = temporal.receptive_field if temporal is not None else 1
+        self.lookahead = (field - 1) // 2 if lookahead is None else lookahead
+        if not 0 <= self.lookahead < field:
+            raise ValueError(f"temporal_lookahead must be in 0..{field - 1}, got {self.lookahead}")
+        self.output_stride = output_stride
+        self.loss = loss or PixelLoss()
+        self.clustering = clustering or ClusterConfig()
+        self.min_size, self.max_size = min_size, max_size
+        self.config = dict(config or {})
+        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames seen by the temporal block (1 without it)."""
+        return self.temporal.receptive_field if self.temporal is not None else 1
+
+    def set_input_size(self, min_size: int, max_size: int) -> None:
+        """Net interface: resize inputs to shorter side ``min_size``, longer side at most ``max_size`` (0 keeps a
+        value; both 0 in the config: the full input resolution, as the thesis at test time)."""
+        if min_size > 0:
+            self.min_size = int(min_size)
+        if max_size > 0:
+            self.max_size = int(max_size)
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """The network's input size for a (height, width) image."""
+        scale = 1.0
+        if self.min_size:
+            scale = self.min_size / min(height, width)
+        if self.max_size and max(height, width) * scale > self.max_size:
+            scale = self.max_size / max(height, width)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) of the outputs for a (height, width) image: the resized size divided by the stride, rounded up."""
+        h, w = self.resized_size(height, width)
+        return -(-h // self.output_stride), -(-w // self.output_stride)
+
+    def prepare(self, images: torch.Tensor) -> torch.Tensor:
+        """(T, 3, H, W) float 0..1 -> resized, normalised and zero-padded to a multiple of the encoder stride."""
+        size = self.resized_size(*images.shape[-2:])
+        if size != tuple(images.shape[-2:]):
+            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+        x = (images - self.mean) / self.std
+        pad_h, pad_w = (-size[0]) % ENCODER_STRIDE, (-size[1]) % ENCODER_STRIDE
+        return F.pad(x, (0, pad_w, 0, pad_h)) if pad_h or pad_w else x
+
+    def encoder(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ASPP output at stride 16, reduced low-level features at the output stride)."""
+        low, out = self.backbone(x)
+        return self.aspp(out), self.decoder.reduce(low)
+
+    def heads(self, decoded: torch.Tensor, out_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(class logits, embeddings) of decoder output, cropped to ``out_size`` (the unpadded part)."""
+        decoded = decoded[..., :out_size[0], :out_size[1]]
+        return self.class_head(decoded), self.embedding_head(decoded)
+
+    def _temporal(self, x: torch.Tensor) -> torch.Tensor:
+        """The block over (T, C, h, w) consecutive frames, sequence ends replicated (T outputs)."""
+        if self.temporal is None:
+            return x
+        x = pad_time(x.permute(1, 0, 2, 3).unsqueeze(0), self.receptive_field - 1 - self.lookahead, self.lookahead)
+        return self.temporal(x).squeeze(0).permute(1, 0, 2, 3)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w))."""
+        out_size = self.output_size(*images.shape[-2:])
+        high, reduced = self.encoder(self.prepare(images))
+        if self.temporal_position == "encoder":
+            return self.heads(self.decoder.combine(self._temporal(high), reduced), out_size)
+        return self.heads(self._temporal(self.decoder.combine(high, reduced)), out_size)
+
+    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Net interface: (reduced low-level features or None, {'x': temporal block input}) of one (3, H, W) image."""
+        high, reduced = self.encoder(self.prepare(image[None]))
+        if self.temporal_position == "encoder":
+            return reduced, {"x": high}
+        return None, {"x": self.decoder.combine(high, reduced)}
+
+    def predict(self, context: torch.Tensor | None, features: dict[str, torch.Tensor], height: int, width: int
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(class logits (1, C, h, w), embeddings (1, D, h, w)) of one frame from :meth:`encode`'s context and the
+        temporal output of its window."""
+        x = features["x"]
+        decoded = self.decoder.combine(x, context) if self.temporal_position == "encoder" else x
+        return self.heads(decoded, self.output_size(height, width))
+
+    def decode(self, context, features: dict[str, torch.Tensor], frame: int, stamp: int, height: int, width: int,
+               score_threshold: float | None = None) -> FrameDetections:
+        """Net interface: class probabilities and embeddings of one frame, clustered per class into detections
+        (:func:`~mots_ros.tracking.cluster.cluster_frame` with ``self.clustering``)."""
+        logits, embeddings = self.predict(context, features, height, width)
+        probs = logits.float().softmax(1)[0].cpu().numpy()
+        return cluster_frame(probs, embeddings[0].float().cpu().numpy(), frame, stamp, height, width,
+                             self.resized_size(height, width), self.output_stride, self.clustering, score_threshold)
+
+    def losses(self, images: torch.Tensor, classes: torch.Tensor, instances: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training losses of a window: ``classes`` / ``instances`` (T, h, w) targets at the output resolution
+        (:func:`~mots_ros.models.pixel_embedding.losses.pixel_targets`)."""
+        logits, embeddings = self(images)
+        return self.loss(logits, embeddings, classes, instances)
+
+
+def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int = 3, embedding_dim: int = 16,
+                          output_stride: int = 4, temporal_layers: int = 1, temporal_position: str = "encoder",
+                          temporal_init: str = "identity", temporal_lookahead: int | None = None,
+                          aspp_maps: int = 256, decoder_maps: int = 256, branch_maps: int = 256,
+                          embedding_loss: str = "contrastive", margin: float = 8.0, embedding_weight: float = 0.1,
+                          quantile: float = 0.5, samples: int = 5000, sampling: str = "instance",
+                          min_size: int = 0, max_size: int = 0,
+                          pretrained: str | None = None, weights_path: str | None = None,
+                          frozen_bn: bool | None = None) -> PixelEmbeddingNet:
+    """A :class:`PixelEmbeddingNet` from plain arguments (the checkpoint config; thesis defaults for the loss:
+    contrastive, margin 8, weight 0.1, 5000 pixels sampled equally per instance).
+
+    ``aspp_maps``, ``decoder_maps``, ``branch_maps``: widths of ASPP, decoder and branch convolutions (256 in the
+    thesis; smaller for the CPU model). ``pretrained``: None or ``'imagenet'`` (backbone, from ``weights_path`` or
+    the torch hub checkpoint dir, never downloaded); ``frozen_bn`` None: frozen backbone batch norm with pretrained
+    weights (thesis 6.2.4).
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+    if output_stride not in OUTPUT_STRIDES:
+        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+    if temporal_init not in INITS:
+        raise ValueError(f"temporal_init must be one of {INITS}, got {temporal_init!r}")
+    if not 0 <= temporal_layers <= 2:
+        raise ValueError(f"temporal_layers must be 0, 1 or 2, got {temporal_layers}")
+    if pretrained not in (None, "imagenet"):
+        raise ValueError(f"pretrained must be None or 'imagenet', got {pretrained!r}")
+    frozen_bn = bool(pretrained) if frozen_bn is None else frozen_bn
+    config = dict(backbone=backbone, num_classes=num_classes, embedding_dim=embedding_dim,
+                  output_stride=output_stride, temporal_layers=temporal_layers, temporal_position=temporal_position,
+                  temporal_init=temporal_init, temporal_lookahead=temporal_lookahead, aspp_maps=aspp_maps,
+                  decoder_maps=decoder_maps, branch_maps=branch_maps,
+                  embedding_loss=embedding_loss, margin=margin, embedding_weight=embedding_weight, quantile=quantile,
+                  samples=samples, sampling=sampling, min_size=min_size, max_size=max_size, pretrained=pretrained,
+                  weights_path=weights_path, frozen_bn=frozen_bn)
+    body = Backbone(backbone, output_stride, partial(FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d))
+    decoder = Decoder(body.low_channels, aspp_maps, out_channels=decoder_maps)
+    temporal_maps = aspp_maps if temporal_position == "encoder" else decoder_maps
+    temporal = TemporalBlock(temporal_maps, temporal_layers, temporal_init) if temporal_layers else None
+    net = PixelEmbeddingNet(body, ASPP(body.out_channels, [6, 12, 18], aspp_maps), decoder,
+                            branch(decoder_maps, num_classes, branch_maps),
+                            branch(decoder_maps, embedding_dim, branch_maps), temporal,
+                            temporal_position, temporal_lookahead, output_stride,
+                            PixelLoss(embedding_loss, margin, embedding_weight, quantile, samples, sampling),
+                            min_size=min_size, max_size=max_size, config=config)
+    load_pretrained(net, pretrained, weights_path)
+    return net

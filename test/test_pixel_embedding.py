@@ -1,0 +1,201 @@
+"""Pixel-embedding family (thesis 6.2): losses on known embeddings, the sampler, identity initialisation,
+streaming against the batch forward, checkpoints, a training step. CPU, tiny images and a narrow net."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mots_ros import MotsError  # noqa: E402
+from mots_ros.models import StreamingModel, build_from_checkpoint, save_checkpoint  # noqa: E402
+from mots_ros.models.pixel_embedding import (PixelEmbeddingNet, PixelLoss, build_pixel_embedding,  # noqa: E402
+                                             pixel_targets, sample_pixels)
+from mots_ros.models.pixel_embedding.losses import IGNORE  # noqa: E402
+
+H, W = 48, 80
+NARROW = dict(aspp_maps=32, decoder_maps=32, branch_maps=16, embedding_dim=8, samples=200)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def narrow(**kw):
+    torch.manual_seed(0)
+    return build_pixel_embedding("mobilenet_v3_large", **{**NARROW, **kw})
+
+
+def frames(n, seed=0):
+    rng = np.random.RandomState(seed)
+    return [(rng.rand(H, W, 3) * 255).astype(np.uint8) for _ in range(n)]
+
+
+def batch(images):
+    return torch.stack([torch.from_numpy(im).permute(2, 0, 1).float() / 255 for im in images])
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+def one_row(embeddings, instances, classes):
+    """(logits, embeddings, classes, instances) of one frame, one row of pixels."""
+    e = torch.tensor(embeddings, dtype=torch.float32).T[None, :, None, :]  # (1, D, 1, N)
+    return (torch.zeros(1, 3, 1, e.shape[-1]), e, torch.tensor([[classes]]), torch.tensor([[instances]]))
+
+
+def test_contrastive_over_all_pairs_equals_hand_computed():
+    # background, a car and a pedestrian, one pixel each, 3-4-5 apart; the ignore pixel is far off and must not count
+    logits, emb, classes, instances = one_row([[0, 0], [3, 0], [0, 4], [100, 100]], [0, 1001, 2001, IGNORE],
+                                              [0, 1, 2, IGNORE])
+    logits[0, 0, 0, 3] = 50.0  # a wrong, confident prediction on the ignore pixel: no effect on the class loss
+    out = PixelLoss("contrastive", margin=8.0, weight=0.1, samples=3)(logits, emb, classes, instances)
+    # 9 ordered pairs: 3 with itself (0), the others relu(8 - d)^2 for d = 3, 4, 5 twice each
+    assert out["loss_embedding"].item() == pytest.approx(0.1 * 2 * (25 + 16 + 9) / 9)
+    assert out["loss_class"].item() == pytest.approx(math.log(3))  # uniform logits over 3 classes
+
+
+def test_triplet_alternatives_equal_hand_computed():
+    # 1-d embeddings: background pixels at 0 and 1, car pixels at 5 and 7, margin 4; the 8 triplets lose
+    # anchor 0: 0, 0; anchor 1: relu(1-4+4)=1, relu(1-6+4)=0; anchor 5: relu(2-5+4)=1, relu(2-4+4)=2; anchor 7: 0, 0
+    args = one_row([[0], [1], [5], [7]], [0, 0, 1001, 1001], [0, 0, 1, 1])
+    losses = {kind: PixelLoss(kind, margin=4.0, weight=1.0, quantile=q, samples=4)(*args)["loss_embedding"].item()
+              for kind, q in (("batch_all", 0.5), ("p_quantile", 0.25))}
+    assert losses["batch_all"] == pytest.approx(4 / 8)
+    assert losses["p_quantile"] == pytest.approx((2 + 1) / 2)  # the ceil(0.25 * 8) = 2 hardest
+    half = PixelLoss("p_quantile", margin=4.0, weight=1.0, quantile=0.5, samples=4)(*args)["loss_embedding"]
+    assert half.item() == pytest.approx((2 + 1 + 1 + 0) / 4)
+    with pytest.raises(ValueError, match="samples must be at most 300"):
+        PixelLoss("batch_all", samples=5000)
+
+
+def test_sampler_equal_per_instance_never_ignore():
+    ids = np.array([0] * 100 + [1001] * 7 + [2001] * 30 + [IGNORE] * 50 + [1002] * 40)
+    instances = torch.from_numpy(np.random.default_rng(0).permutation(ids))
+    g = torch.Generator().manual_seed(0)
+    picked = sample_pixels(instances, 80, "instance", g)
+    got = instances[picked]
+    assert (got != IGNORE).all()
+    values, counts = torch.unique(got, return_counts=True)
+    assert values.tolist() == [0, 1001, 1002, 2001] and counts.tolist() == [20] * 4
+    per_pixel = torch.bincount(picked[got == 1001])  # 7 car pixels share 20 samples: each 2 or 3 times
+    assert set(per_pixel[per_pixel > 0].tolist()) <= {2, 3} and (per_pixel > 0).sum() == 7
+    assert len(torch.unique(picked[got == 0])) == 20  # enough pixels: none twice
+    # balanced: 90 / 3 classes = 30 each, the car's 30 split over its 2 instances
+    got = instances[sample_pixels(instances, 90, "balanced", g)]
+    values, counts = torch.unique(got, return_counts=True)
+    assert values.tolist() == [0, 1001, 1002, 2001] and counts.tolist() == [30, 15, 15, 30]
+    picked = sample_pixels(instances, 60, "random", g)
+    assert len(torch.unique(picked)) == 60 and (instances[picked] != IGNORE).all()
+
+
+def test_pixel_targets_sample_output_pixel_centres():
+    masks = torch.zeros(2, 8, 12, dtype=torch.uint8)
+    masks[0, :4, :4] = 1  # a car in the top-left corner
+    masks[1, 4:, 8:] = 1  # a pedestrian bottom-right
+    ignore = torch.zeros(8, 12, dtype=torch.bool)
+    ignore[:, 5:7] = True  # under the centres (column 6) of the middle output column
+    classes, instances = pixel_targets(masks, torch.tensor([1005, 2003]), ignore, (2, 3), (8, 12), 4)
+    assert instances.tolist() == [[1005, IGNORE, 0], [0, IGNORE, 2003]]
+    assert classes.tolist() == [[1, IGNORE, 0], [0, IGNORE, 2]]
+
+
+# ---------------------------------------------------------------------------------------------- network
+
+@pytest.mark.parametrize("position", ["encoder", "decoder"])
+def test_identity_temporal_init_is_exact(position):
+    net = narrow(temporal_layers=2, temporal_position=position).eval()
+    plain = narrow(temporal_layers=0, temporal_position=position).eval()
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("temporal.")})
+    seen = []
+    net.temporal.register_forward_hook(lambda mod, inp, out: seen.append((inp[0], out)))
+    x = batch(frames(4))
+    with torch.no_grad():
+        a, b = net(x), plain(x)
+    (padded, out), = seen  # (1, C, 4 + 4, h, w) edge-padded input -> its 4 middle time steps, bit for bit
+    assert padded.shape[2] == 8 and torch.equal(out, padded[:, :, 2:6])
+    # the same network without the block (only the memory layout after the block differs: float rounding)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    assert a[0].shape == (4, 3, H // 4, W // 4) and a[1].shape == (4, 8, H // 4, W // 4)
+
+
+@pytest.mark.parametrize("position,stride,lookahead", [("encoder", 4, None), ("decoder", 8, 0)])
+def test_streaming_equals_batch_forward(position, stride, lookahead):
+    net = narrow(temporal_layers=1, temporal_position=position, temporal_init="random", output_stride=stride,
+                 temporal_lookahead=lookahead).eval()
+    seen = []
+    net.class_head.register_forward_hook(lambda mod, inp, out: seen.append(out.detach().clone()))
+    images = frames(5, seed=1)
+    stream = StreamingModel(net)
+    out = []
+    for i, image in enumerate(images):
+        out += stream.push(image, i, 100 + i)
+    out += stream.flush()
+    assert [d.frame for d in out] == list(range(5)) and [d.stamp for d in out] == [100 + i for i in range(5)]
+    assert all((d.height, d.width) == (H, W) for d in out)
+    streamed = torch.cat(seen)
+    seen.clear()
+    with torch.inference_mode():
+        logits, _ = net(batch(images))
+    torch.testing.assert_close(streamed, logits, atol=1e-4, rtol=1e-4)
+
+
+def test_input_resize_keeps_outputs_at_image_size():
+    net = narrow(temporal_layers=0)
+    net.set_input_size(24, 40)
+    assert net.resized_size(H, W) == (24, 40) and net.output_size(H, W) == (6, 10)
+    (det,) = StreamingModel(net).push(frames(1)[0], 0, 0)
+    assert (det.height, det.width) == (H, W)
+
+
+def test_checkpoint_round_trip_and_model_type(tmp_path):
+    net = narrow(temporal_layers=1, temporal_init="random")
+    path = tmp_path / "pixel.pt"
+    save_checkpoint(path, net)
+    built = build_from_checkpoint(path, model_type="pixel_embedding")
+    assert isinstance(built, PixelEmbeddingNet) and built.config == net.config
+    for (k, a), b in zip(net.state_dict().items(), built.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(MotsError, match=r"pixel.pt: a pixel_embedding checkpoint, but model_type 'trackrcnn'"):
+        build_from_checkpoint(path, model_type="trackrcnn")
+
+
+def test_training_steps_reduce_the_loss():
+    net = narrow(temporal_layers=1).train()
+    x = batch(frames(2, seed=2))
+    masks = torch.zeros(2, 1, H, W, dtype=torch.uint8)
+    masks[:, 0, 10:30, 20:50] = 1
+    out_size, resized = net.output_size(H, W), net.resized_size(H, W)
+    targets = [pixel_targets(m, torch.tensor([1001]), None, out_size, resized, net.output_stride) for m in masks]
+    classes, instances = torch.stack([t[0] for t in targets]), torch.stack([t[1] for t in targets])
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    totals = []
+    for _ in range(4):
+        losses = net.losses(x, classes, instances)
+        loss = sum(losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        totals.append(loss.item())
+    assert totals[-1] < totals[0], totals
+
+
+def test_configs_build_and_kitti_schedule_is_the_thesis():
+    from pathlib import Path
+
+    from mots_ros.engine.train import learning_rate, load_config
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    model, _, _ = load_config(str(config / "pixel_embedding_small.yaml"))
+    assert model.pop("arch") == "pixel_embedding"
+    net = build_pixel_embedding(**model)
+    assert net.config["embedding_dim"] == 16 and net.resized_size(375, 1242) == (374, 1240)  # the longer side limits
+    assert sum(p.numel() for p in net.parameters()) * 2 < 20e6  # float16 demo weights under 20 MB
+    model, train, _ = load_config(str(config / "pixel_embedding_kitti.yaml"))
+    assert (model["backbone"], model["margin"], model["embedding_weight"], model["samples"]) == \
+        ("resnet101", 8.0, 0.1, 5000)
+    lrs = [learning_rate(train, s) for s in (0, 502, 503, 1006, 20119, 20120, 30179)]
+    assert lrs == [1e-6, 1e-6, 1e-5, 5e-5, 5e-5, 1e-5, 1e-5]
