@@ -314,6 +314,16 @@ def test_streaming_computes_features_once_per_frame():
     assert calls == [1, 1] and [d.frame for d in again] == [0, 1]
 
 
+def test_streaming_takes_reversed_channel_views():
+    """An OpenCV BGR frame viewed as RGB (``bgr[:, :, ::-1]``, negative strides) gives the RGB frame's output."""
+    model = tiny(temporal_init="random", temporal_lookahead=0).eval()
+    images = frames(2, seed=3)
+    views = [np.ascontiguousarray(im[:, :, ::-1])[:, :, ::-1] for im in images]
+    for a, b in zip(run_stream(StreamingModel(model), images), run_stream(StreamingModel(model), views)):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.embeddings, b.embeddings)
+
+
 def test_streaming_short_sequence_and_errors():
     model = tiny().eval()
     stream = StreamingModel(model, lookahead=2, score_threshold=1.1)

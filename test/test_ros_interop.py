@@ -90,7 +90,7 @@ def graph(tmp_path_factory):
 
 
 def test_a_default_configured_camera_gets_tracks_back(graph, tmp_path):
-    from mots_ros.engine.infer import DEMO_CHECKPOINT
+    from mots_ros.engine.build import DEMO_CHECKPOINT
     from mots_ros.models.weights import build_from_checkpoint
 
     g, domain = graph

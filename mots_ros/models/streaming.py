@@ -74,6 +74,8 @@ class StreamingModel:
                             f"call flush() or reset() first")
         if self._input is None or self._input.shape[1:] != (h, w):
             self._input = torch.empty((3, h, w), dtype=self.dtype, device=self.device)
+        if min(image.strides) < 0:  # e.g. an OpenCV BGR frame viewed as RGB; torch.from_numpy refuses such views
+            image = np.ascontiguousarray(image)
         self._input.copy_(torch.from_numpy(image).permute(2, 0, 1)).div_(255.0)
         context, self._last = self.model.encode(self._input)
         self._pending.append((frame, stamp, context))

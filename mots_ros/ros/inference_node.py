@@ -59,7 +59,7 @@ class InferenceNode(Node):
         self.stats = FrameStats()
         self.publisher_seq = None  # publication sequence number of the camera's last frame
         Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
-                    lambda: {"device": str(self.stream.device), "model": self.params["model_type"],
+                    lambda: {"device": str(self.stream.device), "model": self.stream.model.arch,
                              "lookahead": self.stream.lookahead}, hardware_id=str(self.stream.device))
         self.create_service(Trigger, "~/flush", self.on_flush)
         self.create_service(Trigger, "~/reset", self.on_reset)
