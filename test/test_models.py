@@ -324,6 +324,16 @@ def test_streaming_takes_reversed_channel_views():
         np.testing.assert_array_equal(a.embeddings, b.embeddings)
 
 
+def test_warm_up_leaves_the_stream_as_new():
+    model = tiny(temporal_init="random").eval()
+    images = frames(3, seed=4)
+    warmed = StreamingModel(model, lookahead=2)
+    warmed.warm_up(H + 8, W)  # another size: the next sequence may have any
+    for a, b in zip(run_stream(StreamingModel(model, lookahead=2), images), run_stream(warmed, images)):
+        assert a.frame == b.frame
+        np.testing.assert_array_equal(a.embeddings, b.embeddings)
+
+
 def test_streaming_short_sequence_and_errors():
     model = tiny().eval()
     stream = StreamingModel(model, lookahead=2, score_threshold=1.1)

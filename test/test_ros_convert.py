@@ -9,8 +9,8 @@ from std_msgs.msg import Header
 
 from mots_ros.data import rle
 from mots_ros.msg import Detections, TrackedInstances
-from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image, msg_to_detections,
-                                  msg_to_tracks, ns_stamp, rgb_to_image, stamp_ns, tracks_to_msg)
+from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image,
+                                  msg_to_detections, msg_to_tracks, ns_stamp, rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
 RNG = np.random.default_rng(0)

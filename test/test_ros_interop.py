@@ -31,8 +31,8 @@ node.create_subscription(Header, "/inference_node/image_taken", lambda m: taken.
 node.create_subscription(TrackedInstances, "/tracks", lambda m: tracks.append(m.header.frame_id), 10)
 reports = []
 node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.extend(
-    (ord(s.level), s.message, {v.key: v.value for v in s.values}) for s in m.status if s.name.startswith("inference_node")),
-    10)
+    (ord(s.level), s.message, {v.key: v.value for v in s.values})
+    for s in m.status if s.name.startswith("inference_node")), 10)
 deadline = time.monotonic() + 60
 while pub.get_subscription_count() == 0 or not {"inference_node", "tracker_node"} <= set(node.get_node_names()):
     rclpy.spin_once(node, timeout_sec=0.05)
@@ -46,7 +46,7 @@ for i, (h, w) in enumerate(sizes):
     msg.header.stamp.sec = 1000 + i
     msg.data = rgb.tobytes()
     pub.publish(msg)
-    end = time.monotonic() + 4
+    end = time.monotonic() + (30 if h * w < 500_000 else 4)  # a large frame may be lost: do not wait long
     while str(i) not in taken and time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
 end = time.monotonic() + 10

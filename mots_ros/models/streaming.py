@@ -90,6 +90,15 @@ class StreamingModel:
         self.reset()
         return out
 
+    def warm_up(self, height: int, width: int) -> None:
+        """Run one black frame of ``height`` x ``width`` through the whole window and forget it: the first frame
+        of a process pays one-time costs (kernel selection, allocator, thread pools) that a node pays at start-up
+        this way, before it takes camera frames."""
+        self.reset()
+        for frame in range(self.lookahead + 1):
+            self.push(np.zeros((height, width, 3), np.uint8), frame, frame)
+        self.reset()
+
     def _advance(self) -> list[FrameDetections]:
         """Feed the newest features to the temporal block once; decode the oldest waiting frame if its window is
         complete."""

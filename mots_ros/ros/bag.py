@@ -177,7 +177,8 @@ def transport_line(t: dict) -> str:
         return f"frames published {t['published']}, none received"
     rejected = f" ({t['rejected_by_nodes']} rejected by the nodes)" if t.get("rejected_by_nodes") else ""
     return (f"frames published {t['published']}, received {t['received']}, dropped {t['dropped']}{rejected}; "
-            f"latency image -> tracks p50 {t['latency_ms_p50']:.0f} ms, p95 {t['latency_ms_p95']:.0f} ms; {t['fps']:.2f} frames/s")
+            f"latency image -> tracks p50 {t['latency_ms_p50']:.0f} ms, p95 {t['latency_ms_p95']:.0f} ms; "
+            f"{t['fps']:.2f} frames/s")
 
 
 def score_result(result, name: str, first_last: tuple[int, int], gt: str, out: str) -> dict:

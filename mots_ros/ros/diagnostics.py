@@ -1,5 +1,5 @@
 """``/diagnostics`` of both nodes (diagnostic_msgs/DiagnosticArray, once per ``diagnostics_period``), as
-diagnostic_updater publishes it: one DiagnosticStatus per node, named ``NODE: frames``, with these keys
+diagnostic_updater publishes it: one DiagnosticStatus per node, named ``NAMESPACE/NODE: frames``, with these keys
 
 ================  ====================================================================================
 input_rate_hz     messages taken per second over the last ``WINDOW_S`` seconds
@@ -14,6 +14,8 @@ latency_ms_p50    processing time per message, median of the last ``LATENCY_SAMP
 latency_ms_p95    the same, 95th percentile
 device, model     inference_node: where and what runs
 live_tracks       tracker_node: tracks in the last published frame, per class (``car 3, pedestrian 1``)
+detections_...    inference_node ``detections_subscribers``, tracker_node ``detections_publishers``: the
+                  matched other ends of the detections topic (a replay starts when both are >= 1)
 ================  ====================================================================================
 
 The level is WARN while frames are being dropped, skipped or lost (any since the previous report) or while
@@ -103,7 +105,8 @@ class Diagnostics:
         if self.extra is not None:
             values.update(self.extra())
         status = DiagnosticStatus(level=DiagnosticStatus.WARN if warn else DiagnosticStatus.OK,
-                                  name=f"{self.node.get_name()}: frames", message=message,
+                                  name=f"{self.node.get_fully_qualified_name().lstrip('/')}: frames",
+                                  message=message,
                                   hardware_id=self.hardware_id,
                                   values=[KeyValue(key=k, value=_text(v)) for k, v in values.items()])
         msg = DiagnosticArray(status=[status])

@@ -29,6 +29,9 @@ from mots_ros.ros.params import INFERENCE, declare_all, image_qos
 from mots_ros.ros.spin import run_node
 
 
+WARM_UP_SIZE = (375, 1242)  # a KITTI frame: the one-time costs of a first frame are paid before taking images
+
+
 def load_stream(p: dict, log):
     """The :class:`StreamingModel` the parameters ``p`` describe (MotsError naming the file when the checkpoint
     is missing or broken or not of ``model_type``); an unavailable GPU or half precision on the CPU fall back with a
@@ -39,8 +42,11 @@ def load_stream(p: dict, log):
     stream = build_stream(checkpoint, p["device"], None if p["lookahead"] < 0 else p["lookahead"],
                           p["score_threshold"] or None, (p["input_min_size"], p["input_max_size"]), p["model_type"],
                           p["half"], fallback=log.warning)
+    t = time.perf_counter()
+    stream.warm_up(*WARM_UP_SIZE)
     log.info(f"loaded {checkpoint} ({stream.model.arch}, {stream.model.config['backbone']}, lookahead "
-             f"{stream.lookahead}) on {stream.device}" + (" in float16" if stream.half else ""))
+             f"{stream.lookahead}) on {stream.device}" + (" in float16" if stream.half else "")
+             + f"; warm-up {1000 * (time.perf_counter() - t):.0f} ms")
     return stream
 
 
@@ -60,7 +66,8 @@ class InferenceNode(Node):
         self.publisher_seq = None  # publication sequence number of the camera's last frame
         Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
                     lambda: {"device": str(self.stream.device), "model": self.stream.model.arch,
-                             "lookahead": self.stream.lookahead}, hardware_id=str(self.stream.device))
+                             "lookahead": self.stream.lookahead,
+                             "detections_subscribers": self.pub.get_subscription_count()}, hardware_id=str(self.stream.device))
         self.create_service(Trigger, "~/flush", self.on_flush)
         self.create_service(Trigger, "~/reset", self.on_reset)
         self.headers = {}  # frame -> header of the frames waiting for their lookahead

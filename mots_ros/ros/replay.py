@@ -6,7 +6,8 @@ queue (its ``~/image_taken`` topic), so the depth-1 image queue never drops a fr
 as it can; at the end the frames still waiting for their lookahead are flushed (``~/flush`` service). With
 ``realtime`` frames go out at their stamps' pace and frames the nodes could not keep up with are counted as
 dropped. A frame a node reports dropped (``inference_node/image_dropped``: a bad image;
-``tracker_node/detections_dropped``) is counted in ``rejected`` and not waited for. Latency is measured from publishing an image to receiving its tracks (same clock, this process)."""
+``tracker_node/detections_dropped``) is counted in ``rejected`` and not waited for. Latency is measured from
+publishing an image to receiving its tracks (same clock, this process)."""
 from __future__ import annotations
 
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -37,6 +39,7 @@ class ReplayResult:
     taken_latencies: list = field(default_factory=list)  # seconds, publish -> the inference node's ack
     seconds: float = 0.0  # first publish -> last tracks
     rejected: set = field(default_factory=set)  # frames a node reported dropped (~/image_dropped, ...)
+    arrived: dict = field(default_factory=dict)  # frame -> time.perf_counter() when its tracks arrived
 
     @property
     def received(self) -> int:
@@ -88,6 +91,8 @@ class Replayer(Node):
         for name in ("inference_node/image_dropped", "tracker_node/detections_dropped"):
             subs.append(self.create_subscription(Header, _topic(namespace, name), self._on_dropped, 100))
         self._subs = subs
+        self._diagnostics: dict[str, dict] = {}  # status name -> key -> value, the latest of each node
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.flush_client = self.create_client(Trigger, _topic(namespace, "inference_node/flush"))
         self._frames: dict[int, int] = {}  # stamp ns -> frame
         self._sent: dict[int, float] = {}  # stamp ns -> publish time
@@ -102,6 +107,10 @@ class Replayer(Node):
             self._taken += 1
             self.result.taken_latencies.append(time.perf_counter() - sent)
 
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            self._diagnostics[status.name] = {v.key: v.value for v in status.values}
+
     def _on_dropped(self, msg: Header) -> None:
         frame = self._frames.get(stamp_ns(msg.stamp))
         if frame is not None:
@@ -114,6 +123,7 @@ class Replayer(Node):
             self.get_logger().warning(f"tracks stamped {stamp} match no published frame; ignored")
             return
         self._last_rx = time.perf_counter()
+        self.result.arrived[frame] = self._last_rx
         self.result.latencies.append(self._last_rx - self._sent[stamp])
         self.result.tracks[frame] = msg_to_tracks(msg, frame)
         self.result.frame_ids[frame] = msg.header.frame_id
@@ -154,8 +164,20 @@ class Replayer(Node):
         # every topic matched both ways before the first frame goes out (else early messages are lost)
         self.spin_until(lambda: self.pub.get_subscription_count() >= readers
                         and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
-        time.sleep(0.5)
-        rclpy.spin_once(self, timeout_sec=0.05)
+        self.wait_for_detections_match(timeout, check)
+
+    def wait_for_detections_match(self, timeout: float, check=None, silence: float = 3.0) -> None:
+        """Until the nodes report (``/diagnostics``) that the detections topic between them is matched on both
+        ends: the graph only shows that both endpoints exist, and detections sent before the inference node's
+        writer matched the tracker's reader are lost. Nodes that publish no diagnostics within ``silence`` s
+        (``diagnostics_period`` 0) are taken as matched."""
+        ns = self.namespace.strip("/")
+        names = [f"{ns}/{n}: frames" if ns else f"{n}: frames" for n in ("inference_node", "tracker_node")]
+        keys = dict(zip(names, ("detections_subscribers", "detections_publishers")))
+        start = time.monotonic()
+        self.spin_until(lambda: all(int(self._diagnostics.get(n, {}).get(k, 0)) > 0 for n, k in keys.items())
+                        or (not self._diagnostics and time.monotonic() - start > silence), timeout,
+                        "the nodes to report the detections topic matched (/diagnostics)", check)
 
     def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None,
                one_at_a_time: bool = False) -> ReplayResult:
