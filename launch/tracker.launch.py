@@ -22,6 +22,7 @@ def generate_launch_description():
     namespace = LaunchConfiguration("namespace")
     use_sim_time = LaunchConfiguration("use_sim_time")
     params_file = LaunchConfiguration("params_file")
+    respawn = LaunchConfiguration("respawn")
     remappings = [("image", camera_topic)]
     return LaunchDescription([
         DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
@@ -34,17 +35,20 @@ def generate_launch_description():
         DeclareLaunchArgument("namespace", default_value="", description="namespace of the nodes and topics"),
         DeclareLaunchArgument("use_sim_time", default_value="false", description="use /clock (replayed bags)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start RViz with the overlay display"),
+        DeclareLaunchArgument("respawn", default_value="false",
+                              description="start a node again 1 s after it exits (a new tracker_node restarts "
+                                          "the ids)"),
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "tracker.yaml"),
                               description="parameter file of both nodes"),
         Node(package="mots_ros", executable="inference_node", name="inference_node", namespace=namespace,
-             output="screen", remappings=remappings,
+             output="screen", remappings=remappings, respawn=respawn, respawn_delay=1.0,
              parameters=[params_file, {
                  "model_type": ParameterValue(LaunchConfiguration("model"), value_type=str),
                  "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
                  "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
                  "use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
         Node(package="mots_ros", executable="tracker_node", name="tracker_node", namespace=namespace,
-             output="screen", remappings=remappings,
+             output="screen", remappings=remappings, respawn=respawn, respawn_delay=1.0,
              parameters=[params_file, {"use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
         Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace, output="screen",
              arguments=["-d", os.path.join(share, "rviz", "mots.rviz")],

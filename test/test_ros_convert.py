@@ -7,6 +7,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 
+from mots_ros import MotsError
 from mots_ros.data import rle
 from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image,
@@ -140,3 +141,9 @@ def test_malformed_detections_messages_are_named(edit, error):
     edit(msg)
     with pytest.raises(DetectionsError, match=error):
         msg_to_detections(msg, 0)
+
+
+def test_stamps_beyond_a_ros_time_are_refused():
+    assert stamp_ns(ns_stamp(2**31 * 1_000_000_000 - 1)) == 2**31 * 1_000_000_000 - 1
+    with pytest.raises(MotsError, match="outside the range of a ROS time"):
+        ns_stamp(2_200_000_000_000_000_000)  # such a message was published without error and never arrived

@@ -208,3 +208,33 @@ def test_overlay_is_rendered_while_watched(graph, frames):
         assert over.shape == frames[f].shape and over.dtype == np.uint8
         masks = rle.decode(tracks.masks).any(axis=2) if len(tracks) else np.zeros(over.shape[:2], bool)
         assert (over[masks] != frames[f][masks]).any(axis=1).mean() > 0.9  # tinted under the masks
+
+
+def test_respawned_nodes_keep_serving(graph, frames, tmp_path):
+    """With respawn, a node killed with SIGKILL starts again: a new tracker_node restarts the ids at 1, a new
+    inference_node takes the camera again (a second graph, in its own namespace)."""
+    import signal
+
+    g = Graph(LaunchArgs(namespace="respawn", camera_topic="/respawn/camera", respawn=True,
+                         extra_params=[DEMO_TRACKER], overrides={"inference_node": {"device": "cpu"}}),
+              log_dir=str(tmp_path)).start()
+    client = replay.Replayer("/respawn/camera", "respawn")
+    try:
+        client.wait_for_graph(check=g.check)
+        t0 = 1_500_000_000_000_000_000
+        before = replay.tracks_in_order(client.replay(_messages(frames[:4], t0), timeout=120, check=g.check))
+        for k, name in enumerate(("tracker_node", "inference_node")):
+            g.procs[name].send_signal(signal.SIGKILL)
+            client.spin_until(lambda: g.respawns.get(name) == 1, 60, f"{name}'s respawn", g.check)
+            client.wait_for_graph(check=g.check)
+            client.result = replay.ReplayResult()
+            res = client.replay(_messages(frames[:4], t0 + (k + 1) * 10**11), timeout=120, check=g.check)
+            assert res.received == 4
+            if name == "tracker_node":  # fresh ids: as the first pass
+                _assert_same_tracks(replay.tracks_in_order(res), before)
+            else:  # the tracker goes on; a fresh inference node gives the first pass's detections
+                assert [sorted(t.classes) for t in replay.tracks_in_order(res)] == [sorted(t.classes) for t in before]
+    finally:
+        client.destroy_node()
+        codes = g.stop()
+    assert codes == {"inference_node": 0, "tracker_node": 0}, codes

@@ -33,7 +33,12 @@ def stamp_ns(stamp: Time) -> int:
 
 
 def ns_stamp(ns: int) -> Time:
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    """The ROS time of ``ns`` nanoseconds; MotsError outside the int32 seconds of builtin_interfaces/Time (a
+    message with such a stamp was published without an error and never arrived)."""
+    sec = int(ns // 1_000_000_000)
+    if not -2**31 <= sec < 2**31:
+        raise MotsError(f"stamp {ns} ns is outside the range of a ROS time (int32 seconds)")
+    return Time(sec=sec, nanosec=int(ns % 1_000_000_000))
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:

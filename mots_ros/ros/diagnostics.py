@@ -14,8 +14,9 @@ latency_ms_p50    processing time per message, median of the last ``LATENCY_SAMP
 latency_ms_p95    the same, 95th percentile
 device, model     inference_node: where and what runs
 live_tracks       tracker_node: tracks in the last published frame, per class (``car 3, pedestrian 1``)
-detections_...    inference_node ``detections_subscribers``, tracker_node ``detections_publishers``: the
-                  matched other ends of the detections topic (a replay starts when both are >= 1)
+*_publishers,     the matched other ends of a node's topics: inference_node ``image_publishers``,
+*_subscribers     ``detections_subscribers``; tracker_node ``detections_publishers`` (a replay starts when
+                  all are >= 1)
 ================  ====================================================================================
 
 The level is WARN while frames are being dropped, skipped or lost (any since the previous report) or while

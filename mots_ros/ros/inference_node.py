@@ -67,6 +67,7 @@ class InferenceNode(Node):
         Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
                     lambda: {"device": str(self.stream.device), "model": self.stream.model.arch,
                              "lookahead": self.stream.lookahead,
+                             "image_publishers": self.sub.get_publisher_count(),
                              "detections_subscribers": self.pub.get_subscription_count()}, hardware_id=str(self.stream.device))
         self.create_service(Trigger, "~/flush", self.on_flush)
         self.create_service(Trigger, "~/reset", self.on_reset)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mots_ros import MotsError
 
+RESPAWN_DELAY = 1.0  # seconds, as respawn_delay in launch/tracker.launch.py
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -37,6 +38,7 @@ class LaunchArgs:
     use_sim_time: bool = False
     rviz: bool = False
     params_file: str = ""  # empty: config/tracker.yaml
+    respawn: bool = False  # start a node again RESPAWN_DELAY s after it exits (not on a stop)
     extra_params: list = field(default_factory=list)  # further parameter files, applied after params_file
     overrides: dict = field(default_factory=dict)  # node -> {parameter: value} given last (-p name:=value)
 
@@ -87,6 +89,8 @@ class Graph:
         self.args, self.log_dir, self.grace = args, log_dir, grace
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, str] = {}
+        self.respawns: dict[str, int] = {}  # node -> times respawned
+        self._died: dict[str, float] = {}  # node -> when it was seen dead, waiting for its respawn
 
     def start(self) -> "Graph":
         env = ros_environment()
@@ -98,25 +102,39 @@ class Graph:
                 commands["rviz2"] = ["rviz2", "-d", share_path("rviz/mots.rviz")]
             else:
                 print("mots launch: rviz2 not found (pip-only environment); RViz not started", file=sys.stderr)
-        for name, cmd in commands.items():
-            out = None
-            if self.log_dir:
-                os.makedirs(self.log_dir, exist_ok=True)
-                self.logs[name] = os.path.join(self.log_dir, f"{name}.log")
-                out = open(self.logs[name], "w")
-            # same session and process group as this process: a terminal's Ctrl-C reaches the nodes too, and
-            # (measured here) nodes started with setsid received 1242x375 images over Fast DDS seconds late
-            self.procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
-            if out:
-                out.close()
+        self.commands, self.env = commands, env
+        for name in commands:
+            self._spawn(name)
         return self
 
+    def _spawn(self, name: str) -> None:
+        out = None
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self.logs[name] = os.path.join(self.log_dir, f"{name}.log")
+            out = open(self.logs[name], "a" if name in self.procs else "w")  # a respawn appends
+        # same session and process group as this process: a terminal's Ctrl-C reaches the nodes too
+        self.procs[name] = subprocess.Popen(self.commands[name], env=self.env, stdout=out,
+                                            stderr=subprocess.STDOUT if out else None)
+        if out:
+            out.close()
+
     def check(self) -> None:
-        """MotsError with the node's log when a node has exited."""
+        """A node that has exited: respawned after :data:`RESPAWN_DELAY` s with ``respawn`` (the launch file's
+        ``respawn:=true``), else a MotsError with its log."""
         for name, p in self.procs.items():
-            if p.poll() is not None:
+            if p.poll() is None:
+                continue
+            if not self.args.respawn or name == "rviz2":
                 tail = self.log_tail(name)
                 raise MotsError(f"{name} exited with status {p.returncode}" + (f":\n{tail}" if tail else ""))
+            died = self._died.setdefault(name, time.monotonic())
+            if time.monotonic() - died >= RESPAWN_DELAY:
+                print(f"mots launch: {name} exited with status {p.returncode}; respawning", file=sys.stderr,
+                      flush=True)
+                del self._died[name]
+                self.respawns[name] = self.respawns.get(name, 0) + 1
+                self._spawn(name)
 
     def log_tail(self, name: str, lines: int = 15) -> str:
         """The last lines of a node's log ("" without ``log_dir``)."""
@@ -168,7 +186,11 @@ def launch(args: LaunchArgs) -> int:
     graph = Graph(args).start()
     for name, cmd in node_commands(args).items():
         print(f"mots launch: started {name} (pid {graph.procs[name].pid}): {' '.join(cmd)}", flush=True)
-    while not requested and all(p.poll() is None for p in graph.procs.values()):
+    while not requested:
+        try:
+            graph.check()
+        except MotsError:  # a node exited (without respawn): named below
+            break
         time.sleep(0.1)
     if requested:
         print("mots launch: stopping", file=sys.stderr, flush=True)

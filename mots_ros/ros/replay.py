@@ -164,20 +164,23 @@ class Replayer(Node):
         # every topic matched both ways before the first frame goes out (else early messages are lost)
         self.spin_until(lambda: self.pub.get_subscription_count() >= readers
                         and all(s.get_publisher_count() > 0 for s in self._subs), timeout, "discovery", check)
-        self.wait_for_detections_match(timeout, check)
+        self.wait_for_node_matches(timeout, check)
 
-    def wait_for_detections_match(self, timeout: float, check=None, silence: float = 3.0) -> None:
-        """Until the nodes report (``/diagnostics``) that the detections topic between them is matched on both
-        ends: the graph only shows that both endpoints exist, and detections sent before the inference node's
-        writer matched the tracker's reader are lost. Nodes that publish no diagnostics within ``silence`` s
+    def wait_for_node_matches(self, timeout: float, check=None, silence: float = 3.0) -> None:
+        """Until the nodes report (``/diagnostics``, a report made after this call) that their own ends of the
+        camera and detections topics have matched: this client's graph only shows that endpoints exist, and a
+        message that reaches a reader before the reader matched its writer is discarded (seen: the first frame
+        of a respawned inference node never taken). Nodes that publish no diagnostics within ``silence`` s
         (``diagnostics_period`` 0) are taken as matched."""
         ns = self.namespace.strip("/")
-        names = [f"{ns}/{n}: frames" if ns else f"{n}: frames" for n in ("inference_node", "tracker_node")]
-        keys = dict(zip(names, ("detections_subscribers", "detections_publishers")))
+        name = (lambda n: f"{ns}/{n}: frames") if ns else (lambda n: f"{n}: frames")
+        wanted = {(name("inference_node"), "image_publishers"), (name("inference_node"), "detections_subscribers"),
+                  (name("tracker_node"), "detections_publishers")}
+        self._diagnostics.clear()
         start = time.monotonic()
-        self.spin_until(lambda: all(int(self._diagnostics.get(n, {}).get(k, 0)) > 0 for n, k in keys.items())
+        self.spin_until(lambda: all(int(self._diagnostics.get(n, {}).get(k, 0)) > 0 for n, k in wanted)
                         or (not self._diagnostics and time.monotonic() - start > silence), timeout,
-                        "the nodes to report the detections topic matched (/diagnostics)", check)
+                        "the nodes to report their topics matched (/diagnostics)", check)
 
     def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None,
                one_at_a_time: bool = False) -> ReplayResult:
