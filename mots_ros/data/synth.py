@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from mots_ros import MotsError
 from mots_ros.data import formats, rle
+from mots_ros.outputs import output_dir
 
 MIN_PIXELS = 20
 MIN_SIZE = 32
@@ -420,7 +421,7 @@ def generate(out_dir: str | os.PathLike, sequences: int = 4, frames: int = 40,
     """
     size = _check(sequences, frames, size, seed)
     names = [f"{i:04d}" for i in range(sequences)]
-    os.makedirs(os.path.join(out_dir, "instances_txt"), exist_ok=True)
+    os.makedirs(os.path.join(output_dir(out_dir, "data set folder"), "instances_txt"), exist_ok=True)
     with tqdm(total=sequences * frames, desc="synth", unit="frame") as bar:
         for name, child in zip(names, np.random.SeedSequence(seed).spawn(sequences)):
             rng = np.random.default_rng(child)

@@ -14,6 +14,7 @@ from mots_ros import MotsError
 from mots_ros.data import formats
 from mots_ros.data.windows import list_frames, read_image
 from mots_ros.models.streaming import StreamingModel
+from mots_ros.outputs import output_dir, output_file
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import write_detections, write_tracks
 from mots_ros.tracking.tracker import Tracker
@@ -49,9 +50,9 @@ def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, 
     """`mots infer`: detections of one sequence folder written in the TrackR-CNN detection format."""
     from mots_ros.models.weights import build_from_checkpoint
 
+    output_file(out, "detections file", make_folder=True)
     stream = StreamingModel(build_from_checkpoint(checkpoint), lookahead=lookahead, device=resolve_device(device))
     detections = infer_frames(stream, images)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_detections(out, detections)
     return sum(len(d) for d in detections)
 
@@ -70,12 +71,13 @@ def run_sequences(model, images_root: str, seqmap: str, out_dir: str, tracker_co
     device = device if isinstance(device, torch.device) else resolve_device(device)
     stream = StreamingModel(model, lookahead=lookahead, device=device)
     tracker = Tracker(config)
-    os.makedirs(out_dir, exist_ok=True)
+    output_dir(out_dir, "results folder")
+    if detections_dir:
+        output_dir(detections_dir, "detections folder")
     failed = []
     for seq, (first, last) in formats.read_seqmap(seqmap).items():
         detections = infer_frames(stream, os.path.join(images_root, seq), seq, first, last)
         if detections_dir:
-            os.makedirs(detections_dir, exist_ok=True)
             write_detections(os.path.join(detections_dir, f"{seq}.txt"), detections)
         tracker.reset()
         try:
