@@ -52,6 +52,8 @@ CASES = {
     "downsample-gt: --json in a missing folder": ("downsample-gt --gt gt --seqmap val.seqmap --stride 2 --json missing/x.json", {}, "missing/x.json: cannot write the --json file"),
     "synth: out a file": ("synth afile --sequences 1 --frames 1 --size 32x32", {}, "afile: cannot write the data set folder: a file of that name exists"),
     "synth: out unwritable": ("synth /proc/x --sequences 1 --frames 1 --size 32x32", {}, "/proc/x: cannot create the data set folder"),
+    "synth: out not empty": ("synth gt --sequences 1 --frames 1 --size 32x32", {}, "gt: not empty"),
+    "synth: size too big for memory": ("synth data --sequences 1 --frames 1 --size 100000x100000", {}, "size 100000x100000 needs about 931.3 GiB of memory"),
     "viz: out a file": (VIZ + " --out afile", {}, "afile: cannot write the frames folder: a file of that name exists"),
     "viz: video unwritable": (VIZ + " --out /proc/x.mp4", {}, "/proc/x.mp4: cannot write the video"),
     "viz: video in a file": (VIZ + " --out afile/x.mp4", {}, "afile/x.mp4: cannot create the folder of the video"),
@@ -100,3 +102,52 @@ def test_bad_input_exits_2_naming_it(work, capsys, args, files, message):
     out, err = capsys.readouterr()
     assert message in err and "Traceback" not in err
     assert out == ""  # refused before any work: no scores, no "wrote ..."
+
+
+def png16(path, values: np.ndarray) -> None:
+    """Write a uint16 (H, W) or (H, W, C) array as a 16-bit PNG (colour type 0, 4, 2 or 6 for C = 1 to 4)."""
+    import struct
+    import zlib
+
+    values = values[:, :, None] if values.ndim == 2 else values
+    h, w, c = values.shape
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, {1: 0, 2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
+    rows = b"".join(b"\0" + values[y].astype(">u2").tobytes() for y in range(h))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_16_bit_frames_keep_their_grey_levels(tmp_path, channels):
+    """Pillow's convert('RGB') clipped 16-bit grey to 255 (all white): every channel layout gives the high byte."""
+    from mots_ros.data.images import read_image
+
+    values = np.random.default_rng(channels).integers(0, 1 << 16, (6, 7, channels)).astype(np.uint16)
+    png16(tmp_path / "000000.png", values)
+    expected = np.repeat(values[:, :, :1], 3, axis=2) if channels < 3 else values[:, :, :3]
+    assert np.array_equal(read_image(str(tmp_path / "000000.png")), (expected >> 8).astype(np.uint8))
+
+
+def test_bag_from_16_bit_frames(tmp_path):
+    from mots_ros.ros import bag
+
+    grey = (np.arange(35, dtype=np.uint16).reshape(5, 7) * 1800)
+    (tmp_path / "img").mkdir()
+    png16(tmp_path / "img" / "000000.png", grey)
+    assert main(["bag", "from-sequence", str(tmp_path / "img"), str(tmp_path / "cam.mcap")]) == 0
+    _, first, _, raw = bag.read_images(str(tmp_path / "cam.mcap"))
+    (_, msg), = bag.image_messages(str(tmp_path / "cam.mcap"), raw, first)
+    assert np.array_equal(np.asarray(msg.data).reshape(5, 7, 3)[:, :, 0], (grey >> 8).astype(np.uint8))
+
+
+def test_table_columns_stay_apart_at_minus_1000():
+    from mots_ros.eval.report import format_table
+
+    row = {"sMOTSA": -12345.6, "TP": 3, "FP": 123456789}
+    table = format_table({"car": {"combined": row, "per_sequence": {"0000": row}}}, fields=("sMOTSA", "TP", "FP"))
+    assert [line.split() for line in table.splitlines()[1:]] == [["all", "-12345.6", "3", "123456789"],
+                                                                 ["0000", "-12345.6", "3", "123456789"]]

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from mots_ros import MotsError
 from mots_ros.data import formats
+from mots_ros.data.images import read_image
 from mots_ros.outputs import output_dir, output_file
 from mots_ros.viz.overlay import draw_overlay
 
@@ -61,8 +62,7 @@ def render(images_dir, tracks, out, fps: float = 10.0) -> str:
     first_shape = None
     try:
         for frame, path in tqdm(frames, desc=f"viz {seq.name}", unit="frame"):
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
+            image = read_image(path)
             if seq.size is not None and image.shape[:2] != seq.size:
                 raise MotsError(f"{path}: image size {image.shape[1]}x{image.shape[0]} does not match the mask "
                                 f"size {seq.size[1]}x{seq.size[0]} of {tracks}")
