@@ -158,9 +158,28 @@ def cmd_launch(args) -> int:
                              extra_params=args.extra_params or []))
 
 
+def _check_bag_args(args) -> None:
+    """Sequence name, topics and outputs of a bag command, checked before a bag is read or recorded."""
+    from mots_ros.data.formats import check_sequence_name
+    from mots_ros.outputs import output_dir
+    from mots_ros.ros.names import check_topic_name
+
+    for topic in getattr(args, "topics", None) or ():
+        check_topic_name(topic, "--topics")
+    if getattr(args, "sequence", None):
+        check_sequence_name(args.sequence, "--sequence")
+    if getattr(args, "json", None):
+        output_file(args.json, "--json file")
+    if args.bag_command == "record":
+        output_file(args.out_bag, "bag", make_folder=True)
+    elif getattr(args, "out", None):
+        output_dir(args.out)
+
+
 def cmd_bag(args) -> int:
     from mots_ros.ros import bag
 
+    _check_bag_args(args)
     if args.bag_command == "from-sequence":
         n = bag.from_sequence(args.images, args.out_bag, rate=args.rate, topic=args.topic, frame_id=args.frame_id)
         print(f"wrote {n} frames on {args.topic} to {args.out_bag}")
@@ -170,10 +189,6 @@ def cmd_bag(args) -> int:
                      sequence=args.sequence, device=args.device, out=args.out, use_running=args.use_running,
                      namespace=args.namespace)
     elif args.bag_command == "record":
-        from mots_ros.ros.names import check_topic_name
-
-        for topic in args.topics:
-            check_topic_name(topic, "--topics")
         counts = bag.record(args.out_bag, tuple(args.topics), duration=args.duration)
         print(f"wrote {args.out_bag}: " + ", ".join(f"{n} messages on {t}" for t, n in counts.items()))
     else:

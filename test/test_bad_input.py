@@ -76,6 +76,11 @@ CASES = {
     "bag from-sequence: topic with a space": ("bag from-sequence img/0000 cam.mcap --topic 'bad topic'", {}, "--topic 'bad topic' is not a valid ROS 2 topic name"),
     "bag from-sequence: topic ending in /": ("bag from-sequence img/0000 cam.mcap --topic /camera/", {}, "--topic '/camera/' is not a valid ROS 2 topic name"),
     "bag record: topic with a digit first": ("bag record tracks.mcap --topics /tracks /9cam", {}, "--topics '/9cam' is not a valid ROS 2 topic name"),
+    "bag to-txt: --sequence ../x": ("bag to-txt t.mcap --images-bag cam.mcap --out res2 --sequence ../x", {}, "--sequence '../x' is not a plain file name"),
+    "bag to-txt: out a file": ("bag to-txt t.mcap --images-bag cam.mcap --out afile", {}, "afile: cannot write the output folder"),
+    "bag record: out in a file": ("bag record afile/t.mcap --duration 1", {}, "afile/t.mcap: cannot create the folder of the bag"),
+    "bag evaluate: --json in a missing folder": ("bag evaluate cam.mcap --gt gt --seqmap val.seqmap --json missing/x.json", {}, "missing/x.json: cannot write the --json file"),
+    "bag evaluate: --out a file": ("bag evaluate cam.mcap --gt gt --seqmap val.seqmap --out afile", {}, "afile: cannot write the output folder"),
     "launch: --camera-topic with //": ("launch tracker --camera-topic //camera", {}, "--camera-topic '//camera' is not a valid ROS 2 topic name"),
 }
 

@@ -256,15 +256,20 @@ def read_seqmap(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
             raise FormatError(f"{path}:{lineno}: first and last frame must be integers of the int64 range") from None
         if last < first or first < 0:
             raise FormatError(f"{path}:{lineno}: last frame {last} before first frame {first}")
-        name = fields[0]
-        if name in (".", "..") or os.path.basename(name) != name or (os.altsep and os.altsep in name):
-            raise FormatError(f"{path}:{lineno}: sequence name {name!r} is not a plain file name")
+        name = check_sequence_name(fields[0], f"{path}:{lineno}: sequence name")
         if name in out:
             raise FormatError(f"{path}:{lineno}: sequence {name} listed twice")
         out[name] = (first, last)
     if not out:
         raise FormatError(f"{path}: seqmap lists no sequences")
     return out
+
+
+def check_sequence_name(name: str, what: str = "sequence name") -> str:
+    """``name`` when it is a plain file name (sequence names become file names); else a FormatError."""
+    if name in ("", ".", "..") or os.path.basename(name) != name or (os.altsep and os.altsep in name):
+        raise FormatError(f"{what} {name!r} is not a plain file name")
+    return name
 
 
 def write_seqmap(seqmap: dict[str, tuple[int, int]], path: str | os.PathLike) -> None:
