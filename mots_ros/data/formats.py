@@ -6,7 +6,9 @@
 
 Ids are ``class_id * 1000 + instance``; class 1 = car, 2 = pedestrian, 10 = ignore region (id 10000).
 Validation follows the official mots_tools loader: unique id per frame, classes 1/2/10, no overlapping
-masks, one image size per sequence, frames inside the seqmap. Every error names the file and line (or png).
+masks, one image size per sequence, frames inside the seqmap, RLE strings that pycocotools decodes to exactly
+height*width pixels, integers of the int64 range, sequence names that are plain file names. Every error names
+the file and line (or png).
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""ROS 2 topic names, checked without rclpy (the rules of rcl's ``rcl_validate_topic_name``, without ``{}``
-substitutions): a clear error before a publisher or a bag is made with a name ROS 2 refuses."""
+"""ROS 2 topic names, checked without rclpy: a clear error before a publisher or a bag is made with a name ROS 2
+refuses. The rules of rcl's topic name validation and of the fully qualified name after expansion (no ``//``);
+stricter only for ``{}`` substitutions and a ``~`` not followed by ``/``, which are refused too."""
 from __future__ import annotations
 
 import re
