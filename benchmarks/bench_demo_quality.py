@@ -48,9 +48,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
         generate(data, sequences=args.sequences, frames=args.frames, size=args.size, seed=args.seed)
-        seqmap = os.path.join(tmp, "all.seqmap")  # train + val (one sequence alone is in both)
-        formats.write_seqmap({**formats.read_seqmap(os.path.join(data, "train.seqmap")),
-                              **formats.read_seqmap(os.path.join(data, "val.seqmap"))}, seqmap)
+        seqmap = os.path.join(tmp, "all.seqmap")  # train + val (one sequence alone has no val.seqmap)
+        splits = [os.path.join(data, f"{split}.seqmap") for split in ("train", "val")]
+        formats.write_seqmap({k: v for s in splits if os.path.exists(s) for k, v in formats.read_seqmap(s).items()},
+                             seqmap)
         t = time.perf_counter()
         run_sequences(stream, os.path.join(data, "images"), seqmap, os.path.join(tmp, "res"), tracker_config)
         seconds = time.perf_counter() - t

@@ -9,6 +9,7 @@ import sys
 
 from mots_ros import MotsError, __version__
 from mots_ros.demo import DEMO_SIZE
+from mots_ros.outputs import output_file
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -24,14 +25,19 @@ def _size(text: str) -> tuple[int, int]:
 def _write_json(results: dict, path: str) -> None:
     from mots_ros.eval.evaluate import nan_to_none
 
-    with open(path, "w") as fh:
-        json.dump(nan_to_none(results), fh, indent=1)
+    try:
+        with open(path, "w") as fh:
+            json.dump(nan_to_none(results), fh, indent=1)
+    except OSError as e:
+        raise MotsError(f"{path}: cannot write the --json file ({e.strerror})") from None
 
 
 def cmd_eval(args) -> int:
     from mots_ros.eval.evaluate import evaluate
     from mots_ros.eval.report import format_table
 
+    if args.json:
+        output_file(args.json, "--json file")
     results = evaluate(args.gt, args.results, args.seqmap, make_disjoint=args.make_disjoint)
     print(format_table(results))
     if args.json:
@@ -44,6 +50,8 @@ def cmd_downsample_gt(args) -> int:
     from mots_ros.eval.downsample import evaluate_downsampled
     from mots_ros.eval.report import format_table
 
+    if args.json:
+        output_file(args.json, "--json file")
     results = evaluate_downsampled(args.gt, args.seqmap, args.stride)
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
     if args.json:
@@ -141,16 +149,37 @@ def cmd_demo(args) -> int:
 
 def cmd_launch(args) -> int:
     from mots_ros.ros.launcher import LaunchArgs, launch
+    from mots_ros.ros.names import check_topic_name
 
+    check_topic_name(args.camera_topic, "--camera-topic")
     return launch(LaunchArgs(camera_topic=args.camera_topic, model=args.model, checkpoint=args.checkpoint,
                              device=args.device, namespace=args.namespace, use_sim_time=args.use_sim_time,
                              rviz=args.rviz, respawn=args.respawn, params_file=args.params_file or "",
                              extra_params=args.extra_params or []))
 
 
+def _check_bag_args(args) -> None:
+    """Sequence name, topics and outputs of a bag command, checked before a bag is read or recorded."""
+    from mots_ros.data.formats import check_sequence_name
+    from mots_ros.outputs import output_dir
+    from mots_ros.ros.names import check_topic_name
+
+    for topic in getattr(args, "topics", None) or ():
+        check_topic_name(topic, "--topics")
+    if getattr(args, "sequence", None):
+        check_sequence_name(args.sequence, "--sequence")
+    if getattr(args, "json", None):
+        output_file(args.json, "--json file")
+    if args.bag_command == "record":
+        output_file(args.out_bag, "bag", make_folder=True)
+    elif getattr(args, "out", None):
+        output_dir(args.out)
+
+
 def cmd_bag(args) -> int:
     from mots_ros.ros import bag
 
+    _check_bag_args(args)
     if args.bag_command == "from-sequence":
         n = bag.from_sequence(args.images, args.out_bag, rate=args.rate, topic=args.topic, frame_id=args.frame_id)
         print(f"wrote {n} frames on {args.topic} to {args.out_bag}")

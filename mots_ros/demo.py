@@ -13,6 +13,7 @@ import shutil
 import time
 
 from mots_ros import MotsError
+from mots_ros.outputs import output_dir
 
 DEMO_SIZE = (375, 1242)  # KITTI's HxW, the frames the demo weights were last trained on
 
@@ -26,7 +27,7 @@ def run_demo(out: str = "out/demo", seed: int = 0, images: str | None = None, ba
     from mots_ros.viz.render import write_video
 
     t0 = time.perf_counter()
-    os.makedirs(out, exist_ok=True)
+    output_dir(out)
     if bag is None:
         if images is None:
             from mots_ros.data.synth import generate

@@ -85,6 +85,18 @@ def test_duplicate_id_and_size_mismatch(tmp_path):
         formats.read_txt(tmp_path / "size.txt")
 
 
+def test_frames_far_apart_are_not_duplicates(tmp_path):
+    """The duplicate check once keyed frame * 2^20 + id: frame 2^50 overflowed int64 onto frame 0."""
+    seq = make_seq([(0, 1001, box(H, W, 0, 0, 2, 2)), (1 << 50, 1001, box(H, W, 0, 0, 2, 2))])
+    formats.write_txt(seq, tmp_path / "far.txt")
+    assert formats.read_txt(tmp_path / "far.txt").frames.tolist() == [0, 1 << 50]
+
+
+def test_seqmap_with_bom(tmp_path):
+    (tmp_path / "bom.seqmap").write_bytes(b"\xef\xbb\xbf0002 empty 000000 000232\n")
+    assert formats.read_seqmap(tmp_path / "bom.seqmap") == {"0002": (0, 232)}
+
+
 def test_missing_file_and_bad_seqmap(tmp_path):
     with pytest.raises(FormatError, match="cannot read"):
         formats.read_txt(tmp_path / "nope.txt")

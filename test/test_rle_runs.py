@@ -1,9 +1,11 @@
-"""The numba RLE run kernels equal pycocotools: intersections of every same-frame pair."""
+"""The numba RLE run kernels equal pycocotools: intersections of every same-frame pair, and the validation of
+strings as its decoder reads them."""
 import numpy as np
 import pycocotools.mask as mask_utils
+import pytest
 
 from mots_ros.data import formats, rle
-from mots_ros.data.rle_runs import pair_intersections
+from mots_ros.data.rle_runs import BAD_CHARACTER, BAD_COUNT, BAD_TOTAL, check_strings, pair_intersections
 
 
 def reference(rles, frames):
@@ -58,3 +60,27 @@ def test_real_kitti_sequence(kitti):
     got = kernel(rles, frames)
     assert got == reference(rles, frames)
     assert len(got) > 300  # shifted copies overlap their originals
+
+
+def test_check_strings_equals_pycocotools_on_valid_strings():
+    rng = np.random.default_rng(1)
+    for trial in range(30):
+        h, w = (int(x) for x in rng.integers(1, 40, 2))
+        n = int(rng.integers(1, 12))
+        rles = rle.encode(rng.random((h, w, n)) < rng.random(n))
+        areas, pixels, errors = check_strings([r["counts"] for r in rles], h * w)
+        assert errors.tolist() == [0] * n and pixels.tolist() == [h * w] * n, trial
+        assert areas.tolist() == rle.areas(rles).tolist(), trial
+
+
+@pytest.mark.parametrize("counts, error", [
+    (b"hello!", BAD_CHARACTER),  # '!' is below '0'
+    ("5ä", BAD_CHARACTER),  # str is taken as UTF-8: bytes above 'o'
+    (b"0o", BAD_COUNT),  # 'o' continues the count, the string ends
+    (b"0" + b"o" * 8 + b"1", BAD_COUNT),  # beyond 32 bits
+    (b"234K", BAD_COUNT),  # the fourth count is delta coded: -5 + 3 (two back) < 0
+    (b"24", BAD_TOTAL),  # 2 + 4 = 6 pixels, not 20
+    (b"0T1", BAD_TOTAL),  # 0 + 36 pixels
+])
+def test_check_strings_names_the_fault(counts, error):
+    assert check_strings([counts], 20)[2].tolist() == [error]

@@ -5,6 +5,7 @@ import os
 
 from mots_ros import MotsError
 from mots_ros.data import formats
+from mots_ros.outputs import output_dir
 
 
 def list_sequences(directory: str) -> list[str]:
@@ -21,7 +22,7 @@ def convert(src: str, dst: str, to: str, seqmap: str | None = None) -> int:
     if to not in ("txt", "png"):
         raise MotsError(f"unknown output format {to!r} (txt or png)")
     ranges = formats.read_seqmap(seqmap) if seqmap else {s: None for s in list_sequences(src)}
-    os.makedirs(dst, exist_ok=True)
+    output_dir(dst)
     for name, frame_range in ranges.items():
         seq = formats.load_sequence(src, name)
         if frame_range:

@@ -6,7 +6,9 @@
 
 Ids are ``class_id * 1000 + instance``; class 1 = car, 2 = pedestrian, 10 = ignore region (id 10000).
 Validation follows the official mots_tools loader: unique id per frame, classes 1/2/10, no overlapping
-masks, one image size per sequence, frames inside the seqmap. Every error names the file and line (or png).
+masks, one image size per sequence, frames inside the seqmap, RLE strings that pycocotools decodes to exactly
+height*width pixels, integers of the int64 range, sequence names that are plain file names. Every error names
+the file and line (or png).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from mots_ros.data import rle as rle_ops
 CAR, PEDESTRIAN, IGNORE = 1, 2, 10
 CLASS_NAMES = {CAR: "car", PEDESTRIAN: "pedestrian", IGNORE: "ignore"}
 IGNORE_ID = 10000
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class FormatError(MotsError):
@@ -101,6 +104,26 @@ def read_lines(path: str) -> tuple[bytes, list[bytes], list[int]]:
     return data, lines, [k for k, line in enumerate(lines, 1) if line.strip()]
 
 
+def parse_int64(text: bytes | str) -> int:
+    """An integer of the int64 range (``ValueError`` otherwise, as for any other malformed number)."""
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"{value} is beyond the 64-bit integer range")
+    return value
+
+
+def _bad_integer_line(path: str, lines: list[bytes], linenos: list[int]) -> FormatError:
+    """The error for the first line whose integer fields do not parse as int64."""
+    for k in linenos:
+        fields = lines[k - 1].split()[:5]
+        try:
+            [parse_int64(x) for x in fields]
+        except ValueError:
+            return FormatError(f"{path}:{k}: frame, id, class_id, height and width must be integers of the int64 "
+                               f"range, got {b' '.join(fields).decode(errors='replace')!r}")
+    return FormatError(f"{path}: cannot parse the integers")
+
+
 def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
     """Read a KITTI MOTS / MOTSChallenge txt file and validate it (vectorised; errors name file and line)."""
     path = str(path)
@@ -114,14 +137,8 @@ def read_txt(path: str | os.PathLike, name: str | None = None) -> Sequence:
     tokens = data.split()
     try:
         ints = np.array([tokens[k::6] for k in range(5)], dtype=bytes).astype(np.int64).T.reshape(-1, 5)
-    except ValueError:
-        for k in linenos:
-            try:
-                [int(x) for x in lines[k - 1].split()[:5]]
-            except ValueError:
-                raise FormatError(f"{path}:{k}: frame, id, class_id, height and width must be integers, got "
-                                  f"{b' '.join(lines[k - 1].split()[:5]).decode(errors='replace')!r}") from None
-        raise
+    except (ValueError, OverflowError):
+        raise _bad_integer_line(path, lines, linenos) from None
     t, i, c, h, w = ints.T
     lines_arr = np.array(linenos, np.int64)
     checks = (
@@ -219,31 +236,42 @@ def write_png_dir(seq: Sequence, path: str | os.PathLike, size: tuple[int, int] 
 # ------------------------------------------------------------------------------------------ seqmap
 
 def read_seqmap(path: str | os.PathLike) -> dict[str, tuple[int, int]]:
-    """Read a mots_tools seqmap: ``{sequence: (first_frame, last_frame)}`` in file order."""
+    """Read a mots_tools seqmap: ``{sequence: (first_frame, last_frame)}`` in file order (UTF-8, a BOM is
+    skipped). Sequence names become file names, so only plain file names are accepted."""
+    _, lines, linenos = read_lines(str(path))
+    if lines[0].startswith(b"\xef\xbb\xbf"):
+        lines[0] = lines[0][3:]
     out = {}
-    try:
-        fh = open(path)
-    except OSError as e:
-        raise FormatError(f"{path}: cannot read seqmap ({e.strerror})") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 4:
-                raise FormatError(f"{path}:{lineno}: expected 'sequence empty first_frame last_frame', got {line!r}")
-            try:
-                first, last = int(fields[2]), int(fields[3])
-            except ValueError:
-                raise FormatError(f"{path}:{lineno}: first and last frame must be integers") from None
-            if last < first or first < 0:
-                raise FormatError(f"{path}:{lineno}: last frame {last} before first frame {first}")
-            if fields[0] in out:
-                raise FormatError(f"{path}:{lineno}: sequence {fields[0]} listed twice")
-            out[fields[0]] = (first, last)
+    for lineno in linenos:
+        try:
+            fields = lines[lineno - 1].decode("utf-8").split()
+        except UnicodeDecodeError:
+            raise FormatError(f"{path}:{lineno}: not UTF-8 text (is this a seqmap?)") from None
+        if not fields:
+            continue
+        if len(fields) != 4:
+            raise FormatError(f"{path}:{lineno}: expected 'sequence empty first_frame last_frame', got "
+                              f"{' '.join(fields)!r}")
+        try:
+            first, last = parse_int64(fields[2]), parse_int64(fields[3])
+        except ValueError:
+            raise FormatError(f"{path}:{lineno}: first and last frame must be integers of the int64 range") from None
+        if last < first or first < 0:
+            raise FormatError(f"{path}:{lineno}: last frame {last} before first frame {first}")
+        name = check_sequence_name(fields[0], f"{path}:{lineno}: sequence name")
+        if name in out:
+            raise FormatError(f"{path}:{lineno}: sequence {name} listed twice")
+        out[name] = (first, last)
     if not out:
         raise FormatError(f"{path}: seqmap lists no sequences")
     return out
+
+
+def check_sequence_name(name: str, what: str = "sequence name") -> str:
+    """``name`` when it is a plain file name (sequence names become file names); else a FormatError."""
+    if name in ("", ".", "..") or os.path.basename(name) != name or (os.altsep and os.altsep in name):
+        raise FormatError(f"{what} {name!r} is not a plain file name")
+    return name
 
 
 def write_seqmap(seqmap: dict[str, tuple[int, int]], path: str | os.PathLike) -> None:
@@ -258,9 +286,8 @@ def validate(seq: Sequence) -> None:
     """Per-object checks of the official loader: unique id per frame, one image size per sequence."""
     if len(seq) == 0:
         return
-    key = seq.frames * (1 << 20) + seq.ids
-    order = np.argsort(key, kind="stable")
-    dup = np.flatnonzero(np.diff(key[order]) == 0)
+    order = np.lexsort((seq.ids, seq.frames))  # stable: of two equal (frame, id), the first in the file first
+    dup = np.flatnonzero((np.diff(seq.frames[order]) == 0) & (np.diff(seq.ids[order]) == 0))
     if len(dup):
         i, j = order[dup[0]], order[dup[0] + 1]
         raise FormatError(f"{_where(seq, j)}: id {seq.ids[j]} appears twice in frame {seq.frames[j]} "
@@ -271,9 +298,27 @@ def validate(seq: Sequence) -> None:
     if len(bad):
         raise FormatError(f"{_where(seq, bad[0])}: mask size {tuple(sizes[bad[0]].tolist())} differs from "
                           f"{tuple(sizes[0].tolist())} at {_where(seq, 0)}")
-    bad = np.flatnonzero(seq.areas > sizes[0, 0] * sizes[0, 1])
+    seq._areas = check_rles([r["counts"] for r in seq.rles], int(sizes[0, 0]), int(sizes[0, 1]),
+                            lambda i: _where(seq, i))
+
+
+def check_rles(counts: list, height: int, width: int, where) -> np.ndarray:
+    """The areas of COCO compressed RLE strings of a ``height x width`` image, each decoded once as pycocotools
+    does; a :class:`FormatError` at ``where(i)`` (file and line) for the first corrupt string ``i``."""
+    from mots_ros.data import rle_runs
+
+    areas, pixels, errors = rle_runs.check_strings(counts, height * width)
+    bad = np.flatnonzero(errors)
     if len(bad):
-        raise FormatError(f"{_where(seq, bad[0])}: RLE string is corrupt (decodes to more pixels than the image)")
+        i = int(bad[0])
+        text = counts[i] if isinstance(counts[i], str) else counts[i].decode("utf-8", "replace")
+        shown = repr(text if len(text) <= 40 else text[:37] + "...")
+        why = {rle_runs.BAD_CHARACTER: "holds characters outside the COCO RLE code '0'..'o'",
+               rle_runs.BAD_COUNT: "holds a count that is unterminated, negative or beyond 32 bits",
+               rle_runs.BAD_TOTAL: f"has runs of {pixels[i]} pixels in all, not height*width = {height}*{width} "
+                                   f"= {height * width}"}[int(errors[i])]
+        raise FormatError(f"{where(i)}: RLE string {shown} is corrupt: it {why}")
+    return areas
 
 
 def overlaps(seq: Sequence) -> list[tuple[int, int, int]]:

@@ -1,7 +1,8 @@
 """Numba kernels on the runs of COCO compressed RLE strings: nothing is decoded to pixels.
 
-Each string is parsed once into runs of foreground pixels (column-major) with the decoder of pycocotools'
-``rleFrString``. On the runs: the intersections of all same-frame mask pairs of a sequence (the evaluator's
+Strings are validated once where they are read (:func:`check_strings`: the characters, counts and total of
+pycocotools' ``rleFrString`` decoder, and the areas). Each string is parsed once into runs of foreground pixels
+(column-major) with the same decoder. On the runs: the intersections of all same-frame mask pairs of a sequence (the evaluator's
 IoUs, bit-identical to ``pycocotools.iou``; one compiled call replaces thousands of small pycocotools calls and
 their Python overhead) and disjoint masks by priority (the tracker and ``mots eval --make-disjoint``), re-encoded
 with pycocotools' ``rleToString`` code.
@@ -48,78 +49,74 @@ def _parse_runs(buf, starts, lengths, run_ptr, run_s, run_e):
     run_ptr[len(starts)] = k
 
 
+BAD_CHARACTER, BAD_COUNT, BAD_TOTAL = 1, 2, 3
+
+
 @numba.njit(cache=True, nogil=True)
-def _check_strings(buf, starts, lengths, total, out):
-    """out[i]: 0 when string i decodes (as ``_parse_runs``) to non-negative counts summing to ``total``, else 1 a
-    character outside '0'..'o', 2 a string ending inside a count, 3 a count beyond 60 bits, 4 a negative count,
-    5 another pixel total (out[i + len(starts)] holds it)."""
-    n = len(starts)
-    for i in range(n):
+def _check_strings(buf, starts, lengths, total, area, covered, error):
+    """Decode every string as ``rleFrString`` does: its foreground pixels, all its pixels and an error code (0,
+    or the first of: a character outside '0'..'o', a count that is unterminated, negative or beyond 32 bits,
+    counts that do not sum to ``total``)."""
+    for i in range(len(starts)):
         p = starts[i]
         end = p + lengths[i]
-        c0 = np.int64(0)
+        err = 0
+        c2 = np.int64(0)  # the counts two back and one back (delta coding from the fourth count on)
         c1 = np.int64(0)
         m = 0
         pos = np.int64(0)
-        code = 0
-        while p < end and code == 0:
+        fg = np.int64(0)
+        x = np.int64(0)
+        shift = 0
+        while p < end:
+            c = np.int64(buf[p]) - 48
+            p += 1
+            if c < 0 or c > 63:
+                err = BAD_CHARACTER
+                break
+            x |= (c & 0x1F) << shift
+            shift += 5
+            if c & 0x20:  # the count goes on
+                if shift >= 40:
+                    err = BAD_COUNT
+                    break
+                continue
+            if c & 0x10:
+                x |= np.int64(-1) << shift
+            if m > 2:
+                x += c2
+            if x < 0 or x > 0xFFFFFFFF:
+                err = BAD_COUNT
+                break
+            if m & 1:
+                fg += x
+            pos += x
+            c2, c1 = c1, x
+            m += 1
             x = np.int64(0)
             shift = 0
-            more = True
-            while more and p < end:
-                c = np.int64(buf[p]) - 48
-                if c < 0 or c > 63:
-                    code = 1
-                    break
-                if shift > 55:
-                    code = 3
-                    break
-                x |= (c & 0x1F) << shift
-                more = (c & 0x20) != 0
-                p += 1
-                shift += 5
-                if not more and (c & 0x10) != 0:
-                    x |= np.int64(-1) << shift
-            if code:
-                break
-            if more:
-                code = 2
-                break
-            if m > 2:
-                x += c0 if m % 2 == 0 else c1
-            if x < 0:
-                code = 4
-                break
-            if m % 2 == 0:
-                c0 = x
-            else:
-                c1 = x
-            pos += x
-            m += 1
-        if code == 0 and pos != total:
-            code = 5
-            out[i + n] = pos
-        out[i] = code
+        if err == 0 and shift:
+            err = BAD_COUNT  # the last count is unterminated
+        if err == 0 and pos != total:
+            err = BAD_TOTAL
+        area[i] = fg
+        covered[i] = pos
+        error[i] = err
 
 
-_PROBLEMS = {1: "holds characters outside '0'..'o'", 2: "ends inside a count", 3: "holds a count too large for any "
-             "image", 4: "holds a negative count"}
-
-
-def counts_problems(counts: list[bytes], height: int, width: int) -> list[str | None]:
-    """For each COCO compressed RLE string of an image of ``height`` x ``width``: what is wrong with it as
-    pycocotools' ``rleFrString`` decodes it, or None when its counts are non-negative and sum to height * width
-    (pycocotools writes past its buffer on such strings instead of failing)."""
+def check_strings(counts: list, total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(areas, pixels, errors)`` of COCO compressed RLE strings (``bytes``; ``str`` is taken as UTF-8) of images
+    of ``total`` pixels: each string decoded once as pycocotools does, errors 0 (valid), :data:`BAD_CHARACTER`,
+    :data:`BAD_COUNT` or :data:`BAD_TOTAL` (``pixels`` != ``total``)."""
+    counts = [c.encode() if isinstance(c, str) else c for c in counts]
+    total = min(total, 1 << 62)  # a larger "image" cannot be covered (lengths are far below 2^30 counts)
     n = len(counts)
-    if n == 0:
-        return []
     lengths = np.fromiter(map(len, counts), np.int64, n)
     starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
-    out = np.zeros(2 * n, np.int64)
-    _check_strings(np.frombuffer(b"".join(counts), np.uint8), starts, lengths, np.int64(height) * width, out)
-    return [None if code == 0 else _PROBLEMS[code] if code < 5
-            else f"covers {out[i + n]} pixels, not {height}x{width} = {height * width}"
-            for i, code in enumerate(out[:n].tolist())]
+    area, covered, error = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    if n:
+        _check_strings(np.frombuffer(b"".join(counts), np.uint8), starts, lengths, total, area, covered, error)
+    return area, covered, error
 
 
 @numba.njit(cache=True, nogil=True)

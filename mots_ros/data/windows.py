@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from mots_ros import MotsError
 from mots_ros.data import formats
 from mots_ros.data import rle as rle_ops
+from mots_ros.data.images import read_image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -32,15 +32,6 @@ def list_frames(image_dir: str) -> dict[int, str]:
     if not frames:
         raise MotsError(f"{image_dir}: no FRAME.png/.jpg images")
     return dict(sorted(frames.items()))
-
-
-def read_image(path: str) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) array; a clear error for unreadable files."""
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))
-    except (OSError, ValueError) as e:
-        raise MotsError(f"{path}: cannot read image ({e})") from None
 
 
 @dataclass

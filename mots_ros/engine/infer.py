@@ -14,6 +14,7 @@ from mots_ros.data import formats
 from mots_ros.data.windows import list_frames, read_image
 from mots_ros.engine.build import DEMO_TRACKER, build_stream
 from mots_ros.models.streaming import StreamingModel
+from mots_ros.outputs import output_dir, output_file
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import write_detections, write_tracks
 from mots_ros.tracking.tracker import Tracker
@@ -34,9 +35,9 @@ def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer", fi
 
 def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, device: str | None = None) -> int:
     """`mots infer`: detections of one sequence folder written in the TrackR-CNN detection format."""
+    output_file(out, "detections file", make_folder=True)
     stream = build_stream(checkpoint, device, lookahead)
     detections = infer_frames(stream, images)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_detections(out, detections)
     return sum(len(d) for d in detections)
 
@@ -52,12 +53,13 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
     tracker = Tracker(config)
-    os.makedirs(out_dir, exist_ok=True)
+    output_dir(out_dir, "results folder")
+    if detections_dir:
+        output_dir(detections_dir, "detections folder")
     failed = []
     for seq, (first, last) in formats.read_seqmap(seqmap).items():
         detections = infer_frames(stream, os.path.join(images_root, seq), seq, first, last)
         if detections_dir:
-            os.makedirs(detections_dir, exist_ok=True)
             write_detections(os.path.join(detections_dir, f"{seq}.txt"), detections)
         tracker.reset()
         try:

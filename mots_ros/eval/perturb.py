@@ -14,6 +14,7 @@ import pycocotools.mask as mask_utils
 
 from mots_ros.data import rle as rle_ops
 from mots_ros.data.formats import IGNORE, Sequence
+from mots_ros.outputs import output_dir
 
 
 @dataclass
@@ -139,7 +140,7 @@ def perturb_dir(gt_dir: str, seqmap: str, out_dir: str, p: Perturbation | None =
     """Write a perturbed result txt per seqmap sequence of ``gt_dir`` to ``out_dir``."""
     from mots_ros.data import formats
 
-    os.makedirs(out_dir, exist_ok=True)
+    output_dir(out_dir, "results folder")
     for k, seq in enumerate(formats.read_seqmap(seqmap)):
         gt = formats.load_sequence(gt_dir, seq)
         formats.write_txt(perturb(gt, p, seed=seed * 1000 + k), os.path.join(out_dir, f"{seq}.txt"))

@@ -21,10 +21,11 @@ def format_table(results: dict, fields=TABLE_FIELDS) -> str:
     blocks = []
     for cname, res in results.items():
         rows = [("all", res["combined"])] + list(res["per_sequence"].items())
-        widths = [max(len(f), 5) + 1 for f in fields]
+        cells = [[_cell(r.get(f)) for f in fields] for _, r in rows]
+        widths = [max(5, len(f), *(len(c[k]) for c in cells)) + 1 for k, f in enumerate(fields)]  # one space at least
         name_w = max(4, *(len(n) for n, _ in rows)) + 1
         lines = [f"{cname}".ljust(name_w) + "".join(f.rjust(w) for f, w in zip(fields, widths))]
-        for name, r in rows:
-            lines.append(name.ljust(name_w) + "".join(_cell(r.get(f)).rjust(w) for f, w in zip(fields, widths)))
+        for (name, _), row in zip(rows, cells):
+            lines.append(name.ljust(name_w) + "".join(c.rjust(w) for c, w in zip(row, widths)))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

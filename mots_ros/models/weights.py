@@ -41,6 +41,8 @@ def pretrained_file(backbone: str, pretrained: str) -> Path:
 def read(path: str | os.PathLike) -> object:
     """``torch.load(path, map_location='cpu', weights_only=True)`` with errors as :class:`MotsError`."""
     path = Path(path)
+    if path.is_dir():
+        raise MotsError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise MotsError(f"{path}: no such file")
     try:

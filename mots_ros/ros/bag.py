@@ -40,9 +40,12 @@ def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/came
     from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
     from mots_ros.data.windows import list_frames, read_image
+    from mots_ros.outputs import output_file
+    from mots_ros.ros.names import check_topic_name
 
-    if rate <= 0:
-        raise MotsError(f"--rate must be positive, got {rate}")
+    if not 0 < rate <= 1e9:  # also nan; above 1e9 two frames get the same nanosecond stamp
+        raise MotsError(f"--rate must lie in (0, 1e9] frames per second, got {rate}")
+    check_topic_name(topic, "--topic")
     frames = list_frames(images)
     if not frames:
         raise MotsError(f"{images}: no *.png or *.jpg frames")
@@ -50,6 +53,7 @@ def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/came
     Image, Header, Time = (store.types[t] for t in (IMAGE_TYPE, "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
     if os.path.exists(out):
         raise MotsError(f"{out}: exists; choose a new bag path")
+    output_file(out, "bag", make_folder=True)
     try:
         writer = Writer(out, version=9, storage_plugin=StoragePlugin.MCAP)
         writer.open()

@@ -13,7 +13,7 @@ from sensor_msgs.msg import Image
 
 from mots_ros import MotsError
 from mots_ros.data import rle
-from mots_ros.data.rle_runs import counts_problems
+from mots_ros.data.formats import FormatError, check_rles
 from mots_ros.msg import Detection, Detections, RleMask, TrackedInstance, TrackedInstances
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
@@ -99,9 +99,10 @@ def _checked_masks(msg: Detections) -> list[dict]:
         if not m.counts.isascii():
             raise DetectionsError(f"detection {i}: mask RLE is not ASCII")
     masks = [_rle_dict(d.mask) for d in msg.detections]
-    for i, problem in enumerate(counts_problems([m["counts"] for m in masks], msg.height, msg.width)):
-        if problem:
-            raise DetectionsError(f"detection {i}: mask RLE {problem}")
+    try:
+        check_rles([m["counts"] for m in masks], msg.height, msg.width, lambda i: f"detection {i}: mask")
+    except FormatError as e:
+        raise DetectionsError(str(e)) from None
     return masks
 
 

@@ -17,7 +17,6 @@ import numpy as np
 
 from mots_ros import MotsError
 from mots_ros.data import formats
-from mots_ros.data import rle as rle_ops
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
 FIELDS = "frame x0 y0 x1 y1 score class_id height width rle e_0 ... e_{D-1}"
@@ -44,9 +43,9 @@ def _bad_number_line(path, lines, linenos) -> MotsError:
             if j == 9:
                 continue
             try:
-                int(f[j]) if j in INT_COLS else float(f[j])
+                formats.parse_int64(f[j]) if j in INT_COLS else float(f[j])
             except ValueError:
-                kind = "an integer" if j in INT_COLS else "a number"
+                kind = "an integer of the int64 range" if j in INT_COLS else "a number"
                 name = FIELDS.split()[j] if j < 9 else f"e_{j - 10}"
                 return MotsError(f"{path}:{k}: {name} must be {kind}, got {f[j].decode(errors='replace')!r}")
     return MotsError(f"{path}: cannot parse the numbers")
@@ -73,7 +72,7 @@ def read_detections(path: str | os.PathLike) -> list[FrameDetections]:
         frame, cls, h, w = (np.fromiter(map(int, tokens[k::nf]), np.int64, n) for k in INT_COLS)
         floats = np.stack([np.fromiter(map(float, tokens[k::nf]), np.float64, n)
                            for k in FLOAT_COLS + list(range(10, nf))], axis=1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _bad_number_line(path, lines, linenos) from None
     boxes, score = floats[:, :4], floats[:, 4]
     bad_float = ~np.isfinite(floats).all(axis=1)
@@ -94,9 +93,7 @@ def read_detections(path: str | os.PathLike) -> list[FrameDetections]:
             raise MotsError(f"{path}:{linenos[i]}: {message(i)}")
     size = [int(h[0]), int(w[0])]
     masks = [{"size": size, "counts": c} for c in tokens[9::nf]]
-    over = np.flatnonzero(rle_ops.areas(masks) > size[0] * size[1])
-    if len(over):
-        raise MotsError(f"{path}:{linenos[over[0]]}: RLE string is corrupt (more pixels than the image)")
+    formats.check_rles(tokens[9::nf], *size, lambda i: f"{path}:{linenos[i]}")
     emb, boxes, score = floats[:, 5:].astype(np.float32), boxes.astype(np.float32), score.astype(np.float32)
     order = np.argsort(frame, kind="stable")
     cuts = np.flatnonzero(np.diff(frame[order])) + 1

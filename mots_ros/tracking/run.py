@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from mots_ros import MotsError
+from mots_ros.outputs import output_dir
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import read_detections, write_tracks
 from mots_ros.tracking.tracker import Tracker
@@ -36,7 +37,7 @@ def track_files(detections: str | os.PathLike, config_path: str | os.PathLike | 
     (defaults when None) and write ``out_dir/SEQ.txt``; returns the number of tracks per sequence."""
     config = load_tracker_config(config_path) if config_path else TrackerConfig()
     files = detection_files(detections)
-    os.makedirs(out_dir, exist_ok=True)
+    output_dir(out_dir, "results folder")
     counts = {}
     for seq, path in files.items():
         tracks = track_sequence(read_detections(path), config)

@@ -1,6 +1,7 @@
 """Render tracks (KITTI MOTS txt or png instance maps) over a sequence's frames as PNGs or an mp4 video."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from tqdm import tqdm
 
 from mots_ros import MotsError
 from mots_ros.data import formats
+from mots_ros.data.images import read_image
+from mots_ros.outputs import output_dir, output_file
 from mots_ros.viz.overlay import draw_overlay
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -55,12 +58,11 @@ def render(images_dir, tracks, out, fps: float = 10.0) -> str:
     if video:
         writer = _video_writer(out, fps)
     else:
-        os.makedirs(out, exist_ok=True)
+        output_dir(out, "frames folder")
     first_shape = None
     try:
         for frame, path in tqdm(frames, desc=f"viz {seq.name}", unit="frame"):
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
+            image = read_image(path)
             if seq.size is not None and image.shape[:2] != seq.size:
                 raise MotsError(f"{path}: image size {image.shape[1]}x{image.shape[0]} does not match the mask "
                                 f"size {seq.size[1]}x{seq.size[0]} of {tracks}")
@@ -77,14 +79,26 @@ def render(images_dir, tracks, out, fps: float = 10.0) -> str:
     finally:
         if video:
             writer.close()
+    if video:
+        _check_written(out)
     return out
 
 
 def _video_writer(out: str, fps: float):
+    """An mp4 writer, after checking the frame rate and that ``out`` can be written (ffmpeg only prints its
+    errors)."""
     import imageio.v2 as imageio
 
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise MotsError(f"--fps must be a positive number, got {fps}")
+    output_file(out, "video", make_folder=True)
     return imageio.get_writer(out, fps=fps, codec="libx264", quality=7, macro_block_size=1)
+
+
+def _check_written(out: str) -> None:
+    """An error when ffmpeg left no video file."""
+    if not os.path.isfile(out) or os.path.getsize(out) == 0:
+        raise MotsError(f"{out}: ffmpeg wrote no video (see its messages above)")
 
 
 def _even(image: np.ndarray) -> np.ndarray:
@@ -100,4 +114,5 @@ def write_video(frames, out: str, fps: float = 10.0) -> str:
             writer.append_data(_even(image))
     finally:
         writer.close()
+    _check_written(out)
     return out
