@@ -16,7 +16,7 @@ from mots_ros.engine.build import DEMO_TRACKER, build_stream
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import write_detections, write_tracks
-from mots_ros.tracking.tracker import Tracker
+from mots_ros.tracking.linking import make_tracker
 from mots_ros.tracking.types import FrameDetections
 
 
@@ -51,7 +51,7 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
     """
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
-    tracker = Tracker(config)
+    tracker = make_tracker(config)
     os.makedirs(out_dir, exist_ok=True)
     failed = []
     for seq, (first, last) in formats.read_seqmap(seqmap).items():

@@ -27,14 +27,14 @@ from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
 from mots_ros.ros.spin import run_node
 from mots_ros.tracking.config import CLASSES, from_dict
-from mots_ros.tracking.tracker import Tracker
+from mots_ros.tracking.linking import make_tracker, reconfigure
 
 
 class TrackerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("tracker_node", **kwargs)
         self.params = declare_all(self, TRACKER)
-        self.tracker = Tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
+        self.tracker = make_tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
@@ -61,7 +61,7 @@ class TrackerNode(Node):
         except (MotsError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
         self.params = values
-        self.tracker.config = config
+        self.tracker = reconfigure(self.tracker, config)
         return SetParametersResult(successful=True)
 
     def update_image_subscription(self) -> None:
