@@ -95,18 +95,25 @@ def fixed_loss(model, data):
         return sum(family.losses(model.train(), sample, torch.device("cpu")).values()).item()
 
 
-def test_mots_train_pixel_lowers_the_loss_resumes_and_streams(data, tmp_path):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """(run folder, the loss of a fixed window before training): 4 steps of `mots train`, then --resume to 8."""
+    tmp = tmp_path_factory.mktemp("pixel_run")
+    out = tmp / "run"
     args = ["train", "--data", str(data), "--train-seqmap", str(data / "train.seqmap"), "--out", str(out),
             "--device", "cpu"]
     torch.manual_seed(0)  # the model's initialisation: the config's seed 0 gives the same one in train()
-    kwargs = {k: v for k, v in MODEL.items() if k != "arch"}
-    before = fixed_loss(build_pixel_embedding(**kwargs), data)
-    assert main(args + ["--config", config(tmp_path, 4)]) == 0
+    before = fixed_loss(build_pixel_embedding(**{k: v for k, v in MODEL.items() if k != "arch"}), data)
+    assert main(args + ["--config", config(tmp, 4)]) == 0
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 4
-    assert main(args + ["--config", config(tmp_path, 8), "--resume"]) == 0
+    assert main(args + ["--config", config(tmp, 8), "--resume"]) == 0
+    return out, before
+
+
+def test_mots_train_pixel_lowers_the_loss_resumes_and_streams(data, trained):
+    out, before = trained
     rows = list(csv.DictReader(open(out / "log.csv")))
-    assert [int(r["step"]) for r in rows] == list(range(1, 9))
+    assert [int(r["step"]) for r in rows] == list(range(1, 9))  # the resumed run continued at step 5
     assert {"loss_class", "loss_embedding"} <= set(rows[0])
     ckpt = torch.load(out / "model.pt", weights_only=True)
     assert ckpt["arch"] == "pixel_embedding" and ckpt["step"] == 8
@@ -116,6 +123,28 @@ def test_mots_train_pixel_lowers_the_loss_resumes_and_streams(data, tmp_path):
     image = (np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)
     dets = stream.push(image, 0, 0) + stream.push(image, 1, 1) + stream.flush()
     assert [d.frame for d in dets] == [0, 1] and all((d.height, d.width) == (64, 96) for d in dets)
+
+
+def test_infer_track_and_run_take_pixel_checkpoints(data, trained, tmp_path, capsys):
+    from mots_ros.data import formats
+    from mots_ros.tracking.detections_io import read_detections
+
+    model = str(trained[0] / "model.pt")
+    seq = next(iter(formats.read_seqmap(data / "val.seqmap")))
+    dets = tmp_path / "dets" / f"{seq}.txt"
+    assert main(["infer", "--checkpoint", model, "--images", str(data / "images" / seq), "--out", str(dets),
+                 "--device", "cpu"]) == 0
+    assert all(f.embeddings.shape[1] == 4 for f in read_detections(dets))  # 4-d cluster means
+    assert main(["track", "--detections", str(dets), "--out", str(tmp_path / "tracks")]) == 0
+    assert (tmp_path / "tracks" / f"{seq}.txt").exists()
+    assert main(["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
+                 str(tmp_path / "res"), "--checkpoint", model, "--device", "cpu"]) == 0  # the cluster linker
+    assert (tmp_path / "res" / f"{seq}.txt").exists()
+    capsys.readouterr()
+    for command in (["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
+                     str(tmp_path / "demo")], ["demo", "--out", str(tmp_path / "demo")]):
+        assert main(command + ["--model", "pixel_embedding"]) == 2
+        assert "--model pixel_embedding: no pixel_embedding demo weights are shipped yet" in capsys.readouterr().err
 
 
 def test_freeze_bn_keeps_batch_norm_statistics_and_parameters(data, tmp_path):
