@@ -134,16 +134,21 @@ def cmd_run(args) -> int:
     from mots_ros.engine.infer import run
 
     run(args.images, args.seqmap, args.out, checkpoint=args.checkpoint, tracker_config=args.tracker_config,
-        device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections)
+        device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections, model=args.model)
     print(f"wrote results to {args.out}")
     return 0
 
 
 def cmd_demo(args) -> int:
     from mots_ros.demo import run_demo
+    from mots_ros.engine.build import demo_files
 
-    run_demo(args.out, seed=args.seed, images=args.images, bag=args.bag, gt=args.gt, checkpoint=args.checkpoint,
-             tracker_config=args.tracker_config, device=args.device, frames=args.frames, size=args.size)
+    checkpoint, tracker = args.checkpoint, args.tracker_config
+    if checkpoint is None:
+        checkpoint, tuned = demo_files(args.model)
+        tracker = tracker or tuned
+    run_demo(args.out, seed=args.seed, images=args.images, bag=args.bag, gt=args.gt, checkpoint=checkpoint,
+             tracker_config=tracker, device=args.device, frames=args.frames, size=args.size)
     return 0
 
 
@@ -337,7 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--images", required=True, help="folder with one image folder per sequence")
     rn.add_argument("--seqmap", required=True, help="seqmap of the sequences to run")
     rn.add_argument("--out", required=True, help="results folder")
-    rn.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights)")
+    rn.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights of --model)")
+    rn.add_argument("--model", default="trackrcnn", choices=("trackrcnn", "pixel_embedding"),
+                    help="family of the shipped demo weights used without --checkpoint (default trackrcnn; no "
+                         "pixel_embedding weights are shipped yet)")
     rn.add_argument("--tracker-config", help="tracker YAML (default: the parameters tuned for the checkpoint)")
     rn.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one)")
     rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -360,7 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--images", help="an image folder (KITTI MOTS / MOTS20 layout) instead of synthetic data")
     m.add_argument("--bag", help="a rosbag2 with sensor_msgs/Image instead of synthetic data")
     m.add_argument("--gt", help="ground-truth folder (instances_txt) for --images / --bag")
-    m.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights)")
+    m.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights of --model)")
+    m.add_argument("--model", default="trackrcnn", choices=("trackrcnn", "pixel_embedding"),
+                   help="family of the shipped demo weights used without --checkpoint (default trackrcnn; no "
+                        "pixel_embedding weights are shipped yet)")
     m.add_argument("--tracker-config", help="tracker parameter file (default: the demo weights' tuned one)")
     m.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     m.set_defaults(func=cmd_demo)

@@ -76,3 +76,70 @@ def test_small_clusters_are_noise_min_size_at_full_resolution():
 def test_nearest_upsampling_indices():
     # 2 output pixels at stride 4 of a 7-pixel resized row, image 14 pixels wide
     np.testing.assert_array_equal(upsample_indices(2, 4, 7, 14), [0] * 8 + [1] * 6)
+
+
+def test_single_cluster_rule_takes_every_confident_pixel_of_the_class():
+    probs, emb = outputs({"car": BLOBS["car_a"], "ped": BLOBS["ped"]})
+    # six scattered car pixels, each far off in embedding space: HDBSCAN noise
+    outliers = (np.array([14, 16, 18, 12, 15, 17]), np.array([22, 25, 27, 28, 1, 5]))
+    probs[:, outliers[0], outliers[1]] = np.array([0.05, 0.9, 0.05], np.float32)[:, None]
+    emb[:, outliers[0], outliers[1]] = np.random.default_rng(5).normal(0, 30, (D, 6)).astype(np.float32)
+    unsure = (slice(2, 4), slice(12, 16))  # most likely a car, but only 0.45
+    probs[:, unsure[0], unsure[1]] = np.array([0.35, 0.45, 0.2], np.float32)[:, None, None]
+
+    def car_mask(config):
+        det = run(probs, emb, config)
+        (i,) = np.flatnonzero(det.classes == 1)
+        return det, rle.decode([det.masks[i]])[..., 0].astype(bool)[::S, ::S]  # at the output grid
+
+    plain_det, plain = car_mask(ClusterConfig())
+    rule_det, rule = car_mask(ClusterConfig(single_cluster=True))
+    assert not plain[outliers].any() and rule[outliers].all()  # the confident outliers join the one cluster
+    assert not rule[unsure].any()  # confidence 0.45: not
+    np.testing.assert_array_equal(rule, plain | (probs[1] > 0.5))  # also the blob's border pixels called noise
+    car = lambda d: int(np.flatnonzero(d.classes == 1)[0])  # noqa: E731
+    np.testing.assert_array_equal(rule_det.representatives[car(rule_det)],
+                                  plain_det.representatives[car(plain_det)])
+    # two car clusters: the rule does not apply to cars (it does to the one pedestrian cluster)
+    probs2, emb2 = outputs(BLOBS)
+    probs2[:, outliers[0], outliers[1]] = np.array([0.05, 0.9, 0.05], np.float32)[:, None]
+    emb2[:, outliers[0], outliers[1]] = emb[:, outliers[0], outliers[1]]
+    a, b = run(probs2, emb2), run(probs2, emb2, ClusterConfig(single_cluster=True))
+    cars = lambda d: [m["counts"] for m, c in zip(d.masks, d.classes) if c == 1]  # noqa: E731
+    assert len(cars(a)) == 2 and cars(a) == cars(b)
+
+
+def reference_bilinear(maps, height, width):
+    """Bilinear interpolation between output pixel centres ((j + 0.5) * S in image pixels; image = resized size),
+    clamped at the borders, written independently with np.interp."""
+    centres_r, centres_c = (np.arange(h) + 0.5) * S, (np.arange(w) + 0.5) * S
+    ys, xs = np.arange(height) + 0.5, np.arange(width) + 0.5
+    out = []
+    for m in maps:
+        rows = np.stack([np.interp(ys, centres_r, m[:, j]) for j in range(w)], 1)
+        out.append(np.stack([np.interp(xs, centres_c, rows[i]) for i in range(height)]))
+    return np.stack(out)
+
+
+def test_bilinear_upsampling_assigns_each_pixel_to_the_most_confident_cluster():
+    probs, emb = outputs(BLOBS)
+    rng = np.random.default_rng(1)
+    for cls, rows, cols, _ in BLOBS.values():  # uneven confidences (all still the most likely class)
+        probs[cls, rows, cols] = rng.uniform(0.55, 0.95, probs[cls, rows, cols].shape).astype(np.float32)
+    det = run(probs, emb, ClusterConfig(upsampling="bilinear"))
+    nearest = run(probs, emb)
+    assert sorted(det.classes.tolist()) == [1, 1, 2]
+    masks = rle.decode(det.masks).transpose(2, 0, 1).astype(bool)
+    assert (masks.sum(0) <= 1).all()  # disjoint
+    np.testing.assert_array_equal(det.classes, nearest.classes)  # the same clusters, in the same order
+    # the cluster members at the output grid: the nearest-neighbour masks at the output pixel centres
+    cells = rle.decode(nearest.masks).transpose(2, 0, 1)[:, S // 2::S, S // 2::S].astype(bool)
+    maps = np.where(cells, probs[nearest.classes], 0.0)
+    up = reference_bilinear(maps, h * S, w * S)
+    want = np.where(up.max(0) > 0.5, up.argmax(0) + 1, 0)
+    got = (masks * np.arange(1, len(masks) + 1)[:, None, None]).sum(0)
+    assert (got == want).mean() > 0.999  # float rounding at the 0.5 border may flip a pixel
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(masks, rle.decode(nearest.masks).transpose(2, 0, 1).astype(bool)))  # smoother shapes
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        ClusterConfig(upsampling="bicubic")

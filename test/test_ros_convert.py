@@ -148,3 +148,24 @@ def test_stamps_beyond_a_ros_time_are_refused():
     assert stamp_ns(ns_stamp(2**31 * 1_000_000_000 - 1)) == 2**31 * 1_000_000_000 - 1
     with pytest.raises(MotsError, match="outside the range of a ROS time"):
         ns_stamp(2_200_000_000_000_000_000)  # such a message was published without error and never arrived
+
+
+def test_representatives_and_embedding_dim_travel_in_the_message():
+    masks = rle.encode(np.stack([np.eye(4, 6, k, dtype=bool) for k in (0, 2)], axis=2))
+    reps = RNG.normal(size=(2, 3, 4)).astype(np.float32)
+    det = FrameDetections(3, 30, 4, 6, np.zeros((2, 4), np.float32), np.array([0.9, 0.8], np.float32),
+                          np.array([1, 2]), masks, reps.mean(1), reps)
+    msg = deserialize_message(serialize_message(detections_to_msg(det, Header())), Detections)
+    assert msg.embedding_dim == 4
+    back = msg_to_detections(msg, 3)
+    np.testing.assert_array_equal(back.representatives, reps)
+    np.testing.assert_array_equal(back.embeddings, det.embeddings)
+    empty = detections_to_msg(FrameDetections.empty(4, 40, 4, 6, 16), Header())
+    assert msg_to_detections(empty, 4).embeddings.shape == (0, 16)  # the size travels without detections
+    msg.detections[1].representatives = array.array("f", reps[1].ravel()[:8].tobytes())
+    with pytest.raises(DetectionsError, match=r"representative sizes \[8, 12\]"):
+        msg_to_detections(msg, 3)
+    msg.detections[1].representatives = array.array("f", reps[1].ravel().tobytes())
+    msg.embedding_dim = 5
+    with pytest.raises(DetectionsError, match="embeddings of size 4, but embedding_dim 5"):
+        msg_to_detections(msg, 3)

@@ -2,7 +2,9 @@
 consecutive frames). Imports torch; the rest of :mod:`mots_ros.data` does not.
 
 Layout: ``ROOT/images/SEQ/FRAME.png|jpg`` and ``ROOT/instances_txt/SEQ.txt`` (what ``mots synth`` writes, and
-KITTI MOTS / MOTS20 with their image folders). Ignore regions are not training targets.
+KITTI MOTS / MOTS20 with their image folders). Ignore regions are no instances; they come as one ``ignore`` mask
+per frame, which the pixel losses skip (thesis 6.2.4). A model family turns a window into its own training sample
+with ``transform`` (its augmentation and targets, in the loader's worker processes).
 """
 from __future__ import annotations
 
@@ -51,12 +53,13 @@ class FrameWindows(torch.utils.data.Dataset):
 
     An item is ``(images, targets)``: ``window`` float tensors (3, H, W) in [0, 1] and torchvision-style target
     dicts with ``boxes`` (N, 4) xyxy, ``labels`` (N,) 1 car / 2 pedestrian, ``masks`` (N, H, W) uint8 and
-    ``track_ids`` (N,) (KITTI ids ``class*1000+instance``).
+    ``track_ids`` (N,) (KITTI ids ``class*1000+instance``) and ``ignore`` (H, W) bool (the frame's ignore regions).
+    With ``transform`` (a family's ``window`` hook), an item is ``transform(images, targets, rng)``.
     """
 
     def __init__(self, root: str, seqmap: str, window: int = 8, step: int = 1, augment: Augment | None = None,
-                 seed: int = 0):
-        self.root, self.window, self.augment = root, window, augment
+                 seed: int = 0, transform=None):
+        self.root, self.window, self.augment, self.transform = root, window, augment, transform
         self.rng = np.random.default_rng(seed)
         self.sequences, self.items = {}, []
         for seq, (first, last) in formats.read_seqmap(seqmap).items():
@@ -83,28 +86,32 @@ class FrameWindows(torch.utils.data.Dataset):
         out_images, targets = [], []
         for f in frames:
             img = torch.from_numpy(read_image(images[f])).permute(2, 0, 1).float().div_(255.0)
-            idx = groups.get(f, np.zeros(0, np.int64))
-            idx = idx[gt.classes[idx] != formats.IGNORE]
-            h, w = img.shape[1:]
-            if len(idx):
-                masks = torch.from_numpy(np.ascontiguousarray(
-                    rle_ops.decode([gt.rles[i] for i in idx]).transpose(2, 0, 1)))
-            else:
-                masks = torch.zeros((0, h, w), dtype=torch.uint8)
-            if masks.shape[1:] != img.shape[1:]:
-                raise MotsError(f"{images[f]}: image size {tuple(img.shape[1:])} differs from the annotation size "
-                                f"{tuple(masks.shape[1:])} in {gt.source}")
+            masks, ids, ignore = self._annotation(gt, groups.get(f, np.zeros(0, np.int64)), img.shape[1:], images[f])
             if flip:
-                img, masks = img.flip(-1), masks.flip(-1)
+                img, masks, ignore = img.flip(-1), masks.flip(-1), ignore.flip(-1)
             if gamma != 1.0:
                 img = img.pow(gamma)
-            keep = masks.flatten(1).any(dim=1).bool()
-            masks = masks[keep]
-            ids = torch.from_numpy(gt.ids[idx])[keep]
             out_images.append(img)
             targets.append({"boxes": masks_to_boxes(masks), "labels": ids // 1000, "masks": masks,
-                            "track_ids": ids})
+                            "track_ids": ids, "ignore": ignore})
+        if self.transform is not None:
+            return self.transform(out_images, targets, self.rng)
         return out_images, targets
+
+    @staticmethod
+    def _annotation(gt, idx: np.ndarray, size, image_path: str):
+        """(instance masks (N, H, W) uint8, their ids (N,), ignore (H, W) bool) of one frame's annotation rows."""
+        h, w = size
+        ignored = gt.classes[idx] == formats.IGNORE
+        decoded = (rle_ops.decode([gt.rles[i] for i in idx]).transpose(2, 0, 1) if len(idx)
+                   else np.zeros((0, h, w), np.uint8))
+        if decoded.shape[1:] != (h, w):
+            raise MotsError(f"{image_path}: image size {(h, w)} differs from the annotation size "
+                            f"{decoded.shape[1:]} in {gt.source}")
+        masks = torch.from_numpy(np.ascontiguousarray(decoded[~ignored]))
+        ignore = torch.from_numpy(decoded[ignored].any(0) if ignored.any() else np.zeros((h, w), bool))
+        keep = masks.flatten(1).any(dim=1).bool()
+        return masks[keep], torch.from_numpy(gt.ids[idx[~ignored]])[keep], ignore
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:

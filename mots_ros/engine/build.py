@@ -13,6 +13,20 @@ from mots_ros.models.streaming import StreamingModel
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "trackrcnn_demo.pt")
 DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
+# family -> (checkpoint, tuned tracker file) shipped in mots_ros/weights; no pixel_embedding weights yet (issue 12 §5)
+DEMO_WEIGHTS = {"trackrcnn": (DEMO_CHECKPOINT, DEMO_TRACKER)}
+DEMO_MODELS = ("trackrcnn", "pixel_embedding")
+
+
+def demo_files(model: str = "trackrcnn") -> tuple[str, str]:
+    """(checkpoint, tracker file) of the shipped demo weights of family ``model`` (``--model``); a MotsError when
+    none are shipped."""
+    if model not in DEMO_MODELS:
+        raise MotsError(f"--model must be one of {', '.join(DEMO_MODELS)}, got {model!r}")
+    if model not in DEMO_WEIGHTS:
+        raise MotsError(f"--model {model}: no {model} demo weights are shipped yet (issue 12 §5); pass a "
+                        f"--checkpoint written by mots train (and a --tracker-config)")
+    return DEMO_WEIGHTS[model]
 
 
 def resolve_device(device: str | None, fallback: Callable[[str], None] | None = None) -> torch.device:

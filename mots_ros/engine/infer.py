@@ -12,12 +12,12 @@ from tqdm import tqdm
 from mots_ros import MotsError
 from mots_ros.data import formats
 from mots_ros.data.windows import list_frames, read_image
-from mots_ros.engine.build import DEMO_TRACKER, build_stream
+from mots_ros.engine.build import build_stream, demo_files
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.outputs import output_dir, output_file
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import write_detections, write_tracks
-from mots_ros.tracking.tracker import Tracker
+from mots_ros.tracking.linking import make_tracker
 from mots_ros.tracking.types import FrameDetections
 
 
@@ -51,8 +51,8 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
     failures are raised together.
     """
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
-              else load_tracker_config(tracker_config) if tracker_config else TrackerConfig())
-    tracker = Tracker(config)
+              else load_tracker_config(tracker_config) if tracker_config else default_tracker(stream.model.arch))
+    tracker = make_tracker(config)
     output_dir(out_dir, "results folder")
     if detections_dir:
         output_dir(detections_dir, "detections folder")
@@ -73,9 +73,18 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
                         "`mots tune` them for parameters that fit)")
 
 
+def default_tracker(arch: str) -> TrackerConfig:
+    """The tracker of a checkpoint given without tracker parameters: the association tracker for TrackR-CNN, the
+    cluster linker for pixel embeddings (thesis 6.2.4), default thresholds."""
+    return TrackerConfig(linker="clusters" if arch == "pixel_embedding" else "association")
+
+
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
-        device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None) -> None:
-    """`mots run`: the shipped demo weights and their tuned tracker unless others are given."""
+        device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None,
+        model: str = "trackrcnn") -> None:
+    """`mots run`: the shipped demo weights of family ``model`` and their tuned tracker unless a checkpoint is
+    given."""
     if checkpoint is None:
-        tracker_config = tracker_config or DEMO_TRACKER
+        checkpoint, tuned = demo_files(model)
+        tracker_config = tracker_config or tuned
     run_sequences(build_stream(checkpoint, device, lookahead), images, seqmap, out, tracker_config, detections_dir)

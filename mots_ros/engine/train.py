@@ -1,7 +1,10 @@
-"""`mots train`: TrackR-CNN training on a KITTI MOTS layout (thesis ch. 3-4).
+"""`mots train`: one training loop for both model families on a KITTI MOTS layout (TrackR-CNN, thesis ch. 3-4;
+pixel embeddings, 6.2.4).
 
-Batches are windows of consecutive frames (default 8) through the temporal block; Adam with warm-up and a cosine
-or step schedule; AMP on GPU; DistributedDataParallel under ``torchrun``; tqdm progress, TensorBoard and CSV logs;
+The config's ``model: arch`` picks the family (:mod:`mots_ros.models.registry`); the family supplies its
+augmentation, targets and losses (:class:`~mots_ros.models.base.TrainingFamily`), the loop everything else.
+Batches are windows of consecutive frames (default 8) through the temporal block, flipped and gamma-corrected;
+Adam with warm-up and a cosine, step or piecewise schedule; optionally frozen batch norm; AMP on GPU; DistributedDataParallel under ``torchrun``; tqdm progress, TensorBoard and CSV logs;
 periodic validation with `mots eval` numbers; checkpoints every N steps, and ``--resume`` continues a killed run
 from the last one. Checkpoints hold only tensors and plain values, so they load with ``weights_only=True``.
 """
@@ -38,6 +41,8 @@ class TrainConfig:
     flip: float = 0.5  # augmentation: flip probability, gamma range, resize factor range (same for a whole window)
     gamma: list = field(default_factory=lambda: [0.8, 1.25])
     scale: list = field(default_factory=lambda: [0.9, 1.1])
+    crop: list = field(default_factory=list)  # pixel embeddings: [h, w] random crop resized to this (thesis 384x384)
+    freeze_bn: bool = False  # batch norm layers keep their statistics and parameters (thesis 6.2.4)
     checkpoint_every: int = 200
     val_every: int = 0  # 0: only at the end (when a val seqmap is given)
     log_every: int = 10
@@ -68,6 +73,9 @@ def load_config(path: str) -> tuple[dict, TrainConfig, str | None]:
     steps, values = train.get("lr_steps") or [], train.get("lr_values") or []
     if train.get("schedule") == "piecewise" and len(values) != len(steps) + 1:
         raise MotsError(f"{path}: schedule piecewise needs one more lr_values than lr_steps")
+    crop = train.get("crop") or []
+    if crop and (len(crop) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in crop)):
+        raise MotsError(f"{path}: train.crop must be [height, width] in pixels, got {crop!r}")
     if tracker is not None and not os.path.isabs(tracker):
         tracker = os.path.join(os.path.dirname(os.path.abspath(path)), tracker)
     return dict(raw.get("model") or {}), TrainConfig(**train), tracker
@@ -102,116 +110,172 @@ def _save_state(path: str, model, optimizer, scaler, step: int, train_cfg: Train
                     train=asdict(train_cfg), torch_rng=torch.get_rng_state(), numpy_rng=rng.bit_generator.state)
 
 
+class _Log:
+    """Training rows (step, lr, losses, seconds) to TensorBoard and ``OUT/log.csv`` (appended on resume); rank 0
+    only."""
+
+    def __init__(self, out: str, enabled: bool):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(os.path.join(out, "tensorboard")) if enabled else None
+        self.file = open(os.path.join(out, "log.csv"), "a", newline="") if enabled else None
+        self.csv = None
+
+    def row(self, row: dict) -> None:
+        for k, v in row.items():
+            if k != "step":
+                self.writer.add_scalar(f"train/{k}", v, row["step"])
+        if self.csv is None:
+            self.csv = csv.DictWriter(self.file, fieldnames=list(row), extrasaction="ignore")
+            if self.file.tell() == 0:
+                self.csv.writeheader()
+        self.csv.writerow(row)
+        self.file.flush()
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        if self.writer:
+            self.writer.close()
+
+
+def set_train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+    """Training mode; with ``freeze_bn`` every batch norm layer keeps its running statistics (eval mode; thesis
+    6.2.4 freezes batch normalisation)."""
+    model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def _build(config_path: str, model_kwargs: dict, cfg: TrainConfig, device: torch.device):
+    """(model on ``device``, its family's training hooks) from the config's ``model:`` section."""
+    from mots_ros.models.registry import DEFAULT_ARCH, builder, training
+
+    arch = model_kwargs.pop("arch", DEFAULT_ARCH)
+    build, family = builder(arch, config_path), training(arch, config_path)
+    try:
+        model = build(**model_kwargs)
+    except (TypeError, ValueError) as e:
+        raise MotsError(f"{config_path}: model section does not describe a {arch} model: {e}") from None
+    if cfg.freeze_bn:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.requires_grad_(False)
+    try:
+        return model.to(device), family(model, cfg)
+    except ValueError as e:
+        raise MotsError(f"{config_path}: {e}") from None
+
+
+def _start(model, optimizer, scaler, rng, last: str, resume: bool, init: str | None) -> int:
+    """The first step: that of ``last`` with its optimiser, scaler and RNG states (``resume``), else 0 (weights
+    from ``init`` where name and shape match)."""
+    if resume and os.path.exists(last):
+        state = load_checkpoint(last, model)
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        log.info("resumed %s at step %d", last, int(state["step"]))
+        return int(state["step"])
+    if resume:
+        log.warning("--resume: no checkpoint at %s, starting from scratch", last)
+    if init:
+        skipped = load_matching(init, model)
+        log.info("initialised from %s; %d tensors kept their initialisation: %s", init, len(skipped),
+                 ", ".join(skipped))
+    return 0
+
+
+def _loader(data: str, train_seqmap: str, cfg: TrainConfig, family, seed: int):
+    """Endless random windows (with replacement) of the training sequences, through the family's hook."""
+    from mots_ros.data.windows import Augment, FrameWindows, collate_windows
+
+    dataset = FrameWindows(data, train_seqmap, window=cfg.window, augment=Augment(cfg.flip, tuple(cfg.gamma)),
+                           seed=seed, transform=family.window)
+    sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=10 ** 9,
+                                             generator=torch.Generator().manual_seed(seed))
+    return torch.utils.data.DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=cfg.workers,
+                                       collate_fn=collate_windows, persistent_workers=cfg.workers > 0)
+
+
+def _step(net, model, family, sample, optimizer, scaler, cfg: TrainConfig, step: int, device, use_amp: bool
+          ) -> tuple[torch.Tensor, dict]:
+    """One optimiser step on one window; returns (total loss, named losses). A non-finite loss is a MotsError."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(cfg, step)
+    with torch.autocast(device.type, enabled=use_amp):
+        losses = family.losses(net, sample, device)
+        loss = sum(losses.values())
+    if not torch.isfinite(loss):
+        raise MotsError(f"training diverged at step {step}: loss {loss.item()} "
+                        f"({ {k: round(v.item(), 4) for k, v in losses.items()} }); lower train.lr")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, losses
+
+
 def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: str | None = None,
           resume: bool = False, device: str | None = None, init: str | None = None) -> str:
-    """Train and return the path of the final checkpoint (``OUT/model.pt``).
+    """Train the config's model family and return the path of the final checkpoint (``OUT/model.pt``).
 
     ``init``: a checkpoint whose weights start the model wherever name and shape match (ignored when resuming
     from ``OUT/last.pt``)."""
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    from mots_ros.data.windows import Augment, FrameWindows, collate_windows
-    from mots_ros.models.trackrcnn import TrackRCNN
-
     model_kwargs, cfg, tracker_cfg = load_config(config_path)
-    arch = model_kwargs.pop("arch", "trackrcnn")
-    if arch != "trackrcnn":
-        raise MotsError(f"{config_path}: mots train trains trackrcnn models only so far, not {arch!r} (issue 12)")
     rank, world, local_rank = _distributed()
     device = torch.device(device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed + rank)
     rng = np.random.default_rng(cfg.seed + rank)
     os.makedirs(out, exist_ok=True)
     last = os.path.join(out, "last.pt")
-
-    dataset = FrameWindows(data, train_seqmap, window=cfg.window,
-                           augment=Augment(cfg.flip, tuple(cfg.gamma)), seed=cfg.seed + rank)
-    model = TrackRCNN(**model_kwargs).to(device)
-    model.scale_range = tuple(cfg.scale)
+    model, family = _build(config_path, model_kwargs, cfg, device)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                  weight_decay=cfg.weight_decay)
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-    step = 0
-    if resume and os.path.exists(last):
-        state = load_checkpoint(last, model)
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        step = int(state["step"])
-        torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = state["numpy_rng"]
-        log.info("resumed %s at step %d", last, step)
-    else:
-        if resume:
-            log.warning("--resume: no checkpoint at %s, starting from scratch", last)
-        if init:
-            skipped = load_matching(init, model)
-            log.info("initialised from %s; %d tensors kept their initialisation: %s", init, len(skipped),
-                     ", ".join(skipped))
+    step = _start(model, optimizer, scaler, rng, last, resume, init)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
-
-    sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=10 ** 9,
-                                             generator=torch.Generator().manual_seed(cfg.seed + rank + step))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=cfg.workers,
-                                         collate_fn=collate_windows, persistent_workers=cfg.workers > 0)
-    writer = SummaryWriter(os.path.join(out, "tensorboard")) if rank == 0 else None
-    csv_path = os.path.join(out, "log.csv")
-    csv_file = open(csv_path, "a", newline="") if rank == 0 else None
-    csv_writer = None
-    model.train()
+    loader = _loader(data, train_seqmap, cfg, family, cfg.seed + rank + step)
+    logger = _Log(out, rank == 0)
+    set_train_mode(model, cfg.freeze_bn)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=rank != 0)
     t0 = time.perf_counter()
     try:
-        for (images, targets), in loader:
+        for sample, in loader:
             if step >= cfg.steps:
                 break
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, step)
-            images = [i.to(device, non_blocking=True) for i in images]
-            targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
-            with torch.autocast(device.type, enabled=use_amp):
-                losses = net(images, targets)
-                loss = sum(losses.values())
-            if not torch.isfinite(loss):
-                raise MotsError(f"training diverged at step {step}: loss {loss.item()} "
-                                f"({ {k: round(v.item(), 4) for k, v in losses.items()} }); lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss, losses = _step(net, model, family, sample, optimizer, scaler, cfg, step, device, use_amp)
             step += 1
             bar.update(1)
-            if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            if rank != 0:
+                continue
+            if step % cfg.log_every == 0 or step == cfg.steps:
                 row = {"step": step, "lr": optimizer.param_groups[0]["lr"], "loss": loss.item(),
                        **{k: v.item() for k, v in losses.items()}, "seconds": time.perf_counter() - t0}
-                bar.set_postfix(loss=f"{row['loss']:.3f}", assoc=f"{row.get('loss_association', 0):.3f}")
-                for k, v in row.items():
-                    if k != "step":
-                        writer.add_scalar(f"train/{k}", v, step)
-                if csv_writer is None:
-                    csv_writer = csv.DictWriter(csv_file, fieldnames=list(row), extrasaction="ignore")
-                    if csv_file.tell() == 0:
-                        csv_writer.writeheader()
-                csv_writer.writerow(row)
-                csv_file.flush()
-            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                bar.set_postfix({k.removeprefix("loss_"): f"{v:.3f}" for k, v in row.items() if "loss" in k})
+                logger.row(row)
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 _save_state(last, model, optimizer, scaler, step, cfg, rng)
-            if rank == 0 and val_seqmap and cfg.val_every and step % cfg.val_every == 0 and step < cfg.steps:
-                _validate(model, data, val_seqmap, tracker_cfg, device, writer, step, out)
+            if val_seqmap and cfg.val_every and step % cfg.val_every == 0 and step < cfg.steps:
+                _validate(model, data, val_seqmap, tracker_cfg, device, logger.writer, step, out)
+                set_train_mode(model, cfg.freeze_bn)
+        final = os.path.join(out, "model.pt")
+        if rank == 0:
+            save_checkpoint(final, model, half=cfg.half_weights, step=step)
+            if val_seqmap:
+                _validate(model, data, val_seqmap, tracker_cfg, device, logger.writer, step, out)
     finally:
         bar.close()
-        if csv_file:
-            csv_file.close()
-    final = os.path.join(out, "model.pt")
-    if rank == 0:
-        save_checkpoint(final, model, half=cfg.half_weights, step=step)
-        if val_seqmap:
-            _validate(model, data, val_seqmap, tracker_cfg, device, writer, step, out)
-        writer.close()
+        logger.close()
     if world > 1:
         torch.distributed.destroy_process_group()
     return final
@@ -238,5 +302,4 @@ def _validate(model, data: str, seqmap: str, tracker_cfg: str | None, device, wr
                 writer.add_scalar(f"val/{cls}/{key}", value, step)
     log.info("step %d val sMOTSA car %.1f pedestrian %.1f", step, results["car"]["combined"]["sMOTSA"],
              results["pedestrian"]["combined"]["sMOTSA"])
-    model.train()
     return results

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from mots_ros.tracking.types import FrameDetections
@@ -45,3 +46,17 @@ class StreamableNet(Protocol):
 
     def set_input_size(self, min_size: int, max_size: int) -> None:
         """Resize inputs to shorter side ``min_size`` with longer side at most ``max_size`` (0 keeps a value)."""
+
+
+class TrainingFamily(Protocol):
+    """What a model family contributes to the one training loop of `mots train` (:mod:`mots_ros.engine.train`):
+    built as ``Family(model, train_config)`` (it may set the model's training-time options), its ``window`` runs
+    in the data loader's worker processes (so it keeps plain values only), its ``losses`` in the loop."""
+
+    def window(self, images: list[torch.Tensor], targets: list[dict], rng: np.random.Generator) -> object:
+        """The family's training sample of one window: ``images`` (3, H, W) float 0..1 and per-frame target dicts
+        (``boxes``, ``labels``, ``masks``, ``track_ids``, ``ignore``; :class:`~mots_ros.data.windows.FrameWindows`)
+        after flip and gamma; the family's own augmentation (crops, ...) and targets."""
+
+    def losses(self, net, sample: object, device: torch.device) -> dict[str, torch.Tensor]:
+        """Named losses (summed by the loop) of one sample through ``net``, the model or its DDP wrapper."""

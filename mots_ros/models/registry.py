@@ -11,17 +11,32 @@ ARCHS = {
     "trackrcnn": "mots_ros.models.trackrcnn:TrackRCNN",
     "pixel_embedding": "mots_ros.models.pixel_embedding.model:build_pixel_embedding",
 }
+# arch -> "module:class" of the family's training hooks (models.base.TrainingFamily), used by `mots train`
+TRAINING = {
+    "trackrcnn": "mots_ros.models.trackrcnn_train:TrackRCNNTraining",
+    "pixel_embedding": "mots_ros.models.pixel_embedding.train:PixelTraining",
+}
 DEFAULT_ARCH = "trackrcnn"  # checkpoints without 'arch'
 MODEL_TYPES = ("auto", *ARCHS)
+
+
+def _load(table: dict, arch: str, source: str):
+    if not isinstance(arch, str) or arch not in table:
+        raise MotsError(f"{source}: unknown model arch {arch!r} (known: {', '.join(table)})")
+    module, name = table[arch].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def builder(arch: str, source: str = "checkpoint"):
     """The callable building ``arch`` from keyword arguments; an unknown name is a :class:`MotsError` naming
     ``source`` (the file it came from)."""
-    if not isinstance(arch, str) or arch not in ARCHS:
-        raise MotsError(f"{source}: unknown model arch {arch!r} (known: {', '.join(ARCHS)})")
-    module, name = ARCHS[arch].split(":")
-    return getattr(importlib.import_module(module), name)
+    return _load(ARCHS, arch, source)
+
+
+def training(arch: str, source: str = "config"):
+    """The training hooks class of ``arch`` (:class:`~mots_ros.models.base.TrainingFamily`); an unknown name is a
+    :class:`MotsError` naming ``source``."""
+    return _load(TRAINING, arch, source)
 
 
 def check_model_type(model_type: str, arch: str, source: str) -> None:

@@ -85,9 +85,28 @@ def _rle_dict(m: RleMask) -> dict:
     return {"size": [m.height, m.width], "counts": m.counts.encode("ascii")}
 
 
+def _floats(values) -> np.ndarray:
+    return np.frombuffer(values, np.float32) if isinstance(values, array.array) else np.asarray(values, np.float32)
+
+
 def _embedding(d: Detection) -> np.ndarray:
-    e = d.embedding
-    return np.frombuffer(e, np.float32) if isinstance(e, array.array) else np.asarray(e, np.float32)
+    return _floats(d.embedding)
+
+
+def _representatives(ds: list, dim: int) -> np.ndarray | None:
+    """(N, R, dim) representatives of the detections, None when none has any; :class:`DetectionsError` for some
+    without, different counts, a length that is no multiple of ``dim`` or NaN."""
+    reps = [_floats(d.representatives) for d in ds]
+    sizes = sorted({len(r) for r in reps})
+    if sizes == [0]:
+        return None
+    if len(sizes) > 1 or sizes[0] % dim:
+        raise DetectionsError(f"representative sizes {sizes} in one message (one non-zero multiple of the embedding "
+                              f"size {dim} expected)")
+    out = np.stack(reps).reshape(len(ds), -1, dim)
+    if not np.isfinite(out).all():
+        raise DetectionsError("representatives hold NaN or infinite values")
+    return out
 
 
 def _checked_masks(msg: Detections) -> list[dict]:
@@ -112,16 +131,21 @@ def detections_to_msg(det: FrameDetections, header) -> Detections:
         d = Detection(class_id=int(det.classes[i]), score=float(det.scores[i]), mask=_rle_msg(det.masks[i]))
         d.box = det.boxes[i].astype(np.float32)
         d.embedding = array.array("f", det.embeddings[i].astype(np.float32).tobytes())
+        if det.representatives is not None:
+            d.representatives = array.array("f", det.representatives[i].astype(np.float32).tobytes())
         out.append(d)
-    return Detections(header=header, height=det.height, width=det.width, detections=out)
+    return Detections(header=header, height=det.height, width=det.width, embedding_dim=det.embeddings.shape[1],
+                      detections=out)
 
 
 def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetections:
     """The detections of a message, checked as far as the tracker relies on them (:class:`DetectionsError`
     naming the detection: image size 0, a mask of another size or with invalid RLE runs, embeddings of
-    different or zero length); ``dim``: the embedding size of a frame without detections."""
+    different or zero length or not of the message's ``embedding_dim``, bad representatives); ``dim``: the
+    embedding size of a frame without detections when the message gives none."""
     if not msg.detections:
-        return FrameDetections.empty(frame, stamp_ns(msg.header.stamp), msg.height, msg.width, dim)
+        return FrameDetections.empty(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
+                                     msg.embedding_dim or dim)
     ds = msg.detections
     if msg.height == 0 or msg.width == 0:
         raise DetectionsError(f"{len(ds)} detections in an image of {msg.width}x{msg.height}")
@@ -129,14 +153,17 @@ def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetecti
     if len(embs[0]) == 0 or any(len(e) != len(embs[0]) for e in embs):
         sizes = sorted({len(e) for e in embs})
         raise DetectionsError(f"embedding sizes {sizes} in one message (one non-zero size expected)")
+    if msg.embedding_dim and len(embs[0]) != msg.embedding_dim:
+        raise DetectionsError(f"embeddings of size {len(embs[0])}, but embedding_dim {msg.embedding_dim}")
     emb = np.stack(embs)
     if not np.isfinite(emb).all():
         raise DetectionsError("embeddings hold NaN or infinite values")
+    reps = _representatives(ds, emb.shape[1])
     masks = _checked_masks(msg)
     return FrameDetections(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
                            np.stack([np.asarray(d.box, np.float32) for d in ds]),
                            np.array([d.score for d in ds], np.float32),
-                           np.array([d.class_id for d in ds], np.int64), masks, emb)
+                           np.array([d.class_id for d in ds], np.int64), masks, emb, reps)
 
 
 def tracks_to_msg(tracks: FrameTracks, header) -> TrackedInstances:

@@ -36,6 +36,7 @@ INFERENCE = {
 }
 
 TRACKER = {
+    "linker": ("association", DESCRIPTIONS["linker"]),
     "matching": ("hungarian", DESCRIPTIONS["matching"]),
     **{f"{c}.{f.name}": (f.default, f"{c}: {DESCRIPTIONS[f.name]}") for c in CLASSES for f in fields(ClassParams)},
     "image_qos": ("sensor_data", "QoS of the image subscription used for the overlay: 'sensor_data' or "
@@ -51,7 +52,7 @@ NODES = {"inference_node": INFERENCE, "tracker_node": TRACKER}
 def tracker_dict(values: dict) -> dict:
     """The ``ros__parameters`` mapping of :func:`mots_ros.tracking.config.from_dict` from flat node parameters
     (``car.keep_alive`` -> ``{'car': {'keep_alive': ...}}``)."""
-    out: dict = {"matching": values["matching"]}
+    out: dict = {"linker": values["linker"], "matching": values["matching"]}
     for c in CLASSES:
         out[c] = {f.name: values[f"{c}.{f.name}"] for f in fields(ClassParams)}
     return out

@@ -29,7 +29,7 @@ from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
 from mots_ros.ros.spin import run_node
 from mots_ros.tracking.config import CLASSES, from_dict
-from mots_ros.tracking.tracker import Tracker
+from mots_ros.tracking.linking import make_tracker, reconfigure
 from mots_ros.tracking.types import FrameDetections
 
 
@@ -40,15 +40,16 @@ def warm_up(config) -> None:
     masks = np.zeros((8, 8, 2), np.uint8)
     masks[1:5, 1:5, 0] = masks[3:7, 3:7, 1] = 1
     det = FrameDetections(0, 0, 8, 8, np.array([[1, 1, 5, 5], [3, 3, 7, 7]], np.float32),
-                          np.ones(2, np.float32), np.array([1, 1]), rle.encode(masks), np.zeros((2, 1), np.float32))
-    Tracker(config).step(msg_to_detections(detections_to_msg(det, Header()), 0))
+                          np.ones(2, np.float32), np.array([1, 1]), rle.encode(masks), np.zeros((2, 1), np.float32),
+                          np.zeros((2, 1, 1), np.float32))  # representatives, for the cluster linker
+    make_tracker(config).step(msg_to_detections(detections_to_msg(det, Header()), 0))
 
 
 class TrackerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("tracker_node", **kwargs)
         self.params = declare_all(self, TRACKER)
-        self.tracker = Tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
+        self.tracker = make_tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
         warm_up(self.tracker.config)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
@@ -77,7 +78,7 @@ class TrackerNode(Node):
         except (MotsError, TypeError) as e:
             return SetParametersResult(successful=False, reason=str(e))
         self.params = values
-        self.tracker.config = config
+        self.tracker = reconfigure(self.tracker, config)
         return SetParametersResult(successful=True)
 
     def update_image_subscription(self) -> None:

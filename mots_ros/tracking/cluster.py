@@ -7,6 +7,12 @@ pixel covers). Noise pixels belong to no instance. Each cluster becomes a mask a
 pixel under each image pixel, so masks are disjoint), its tight box, score = mean class probability over the
 cluster, embedding = the cluster's mean embedding and ``representatives`` = the cluster's ``representatives``
 embeddings nearest that mean (linking compares these across frames).
+
+Options (thesis 6.2.9): ``upsampling='bilinear'``: each cluster's class probabilities (0 off the cluster) are
+upsampled bilinearly and a pixel goes to the cluster with the highest upsampled value if it exceeds 0.5, so masks
+stay disjoint; ``single_cluster``: when HDBSCAN finds one cluster of a class in a frame, every pixel with a
+probability above 0.5 for that class joins its mask (and its score; its embedding and representatives stay the
+cluster's).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from mots_ros.data import rle
 from .types import FrameDetections
 
 CLASS_IDS = {"car": 1, "pedestrian": 2}
+UPSAMPLING = ("nearest", "bilinear")
 
 
 @dataclass
@@ -40,6 +47,12 @@ class ClusterConfig:
     pedestrian: ClassClustering = field(default_factory=lambda: ClassClustering(5, 650))
     position_scale: float = 8.0
     representatives: int = 5
+    upsampling: str = "nearest"  # or 'bilinear'
+    single_cluster: bool = False
+
+    def __post_init__(self):
+        if self.upsampling not in UPSAMPLING:
+            raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}")
 
 
 def upsample_indices(out: int, stride: int, resized: int, original: int) -> np.ndarray:
@@ -70,28 +83,55 @@ def representatives(embeddings: np.ndarray, count: int) -> tuple[np.ndarray, np.
     return centre, embeddings[order]
 
 
+def bilinear_weights(out: int, stride: int, resized: int, original: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i0, i1, f) per image pixel: the output pixels whose centres enclose it (``(j + 0.5) * stride`` in resized
+    coordinates; clamped at the borders) and the weight of ``i1``."""
+    u = np.clip((np.arange(original) + 0.5) * resized / original / stride - 0.5, 0, out - 1)
+    i0 = np.floor(u).astype(np.int64)
+    return i0, np.minimum(i0 + 1, out - 1), (u - i0).astype(np.float32)
+
+
+def bilinear_labels(maps: np.ndarray, resized: tuple[int, int], stride: int, height: int, width: int) -> np.ndarray:
+    """(height, width) labels from (N, h, w) per-cluster probability maps: 1 + the cluster with the highest
+    bilinearly upsampled value where that exceeds 0.5, else 0."""
+    r0, r1, fr = bilinear_weights(maps.shape[1], stride, resized[0], height)
+    c0, c1, fc = bilinear_weights(maps.shape[2], stride, resized[1], width)
+    rows = maps[:, r0] * (1 - fr)[None, :, None] + maps[:, r1] * fr[None, :, None]
+    up = rows[:, :, c0] * (1 - fc) + rows[:, :, c1] * fc
+    return np.where(up.max(0) > 0.5, up.argmax(0) + 1, 0).astype(np.int32)
+
+
+def _clusters(probs: np.ndarray, best: np.ndarray, features: np.ndarray, cls: int, params: ClassClustering,
+              cell_area: float, single_cluster: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(flat indices of the cluster's mask pixels, of its HDBSCAN members) per cluster of class ``cls``."""
+    idx = np.flatnonzero(best.ravel() == cls)
+    if not len(idx):
+        return []
+    found = cluster_points(features[idx], params, cell_area)
+    groups = [idx[found == c] for c in range(found.max(initial=-1) + 1)]
+    if single_cluster and len(groups) == 1:
+        return [(np.union1d(groups[0], np.flatnonzero(probs[cls].ravel() > 0.5)), groups[0])]
+    return [(g, g) for g in groups]
+
+
 def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: int, height: int, width: int,
                   resized: tuple[int, int], stride: int, config: ClusterConfig,
                   score_threshold: float | None = None) -> FrameDetections:
     """Detections of one frame from class probabilities (C, h, w) and embeddings (D, h, w) at the output stride
     of an image of (height, width) that the network saw at ``resized``."""
     (_, h, w), dim = probs.shape, embeddings.shape[0]
-    best = probs.argmax(0)
     rows, cols = np.mgrid[0:h, 0:w]
     position = np.stack([rows, cols], -1).reshape(-1, 2).astype(np.float32) * (config.position_scale / max(h, w))
     flat_emb = embeddings.reshape(dim, -1).T
+    features = flat_emb if not config.position_scale else np.hstack([flat_emb, position])
+    best = probs.argmax(0)
     cell_area = (height / h) * (width / w)
-    labels = np.zeros(h * w, np.int32)  # 0: no instance, else the index of the detection + 1
-    classes, scores, centres, reps = [], [], [], []
+    classes, scores, centres, reps, masks = [], [], [], [], []
     for name, cls in CLASS_IDS.items():
-        idx = np.flatnonzero(best.ravel() == cls)
-        if not len(idx):
-            continue
-        feats = flat_emb[idx] if not config.position_scale else np.hstack([flat_emb[idx], position[idx]])
-        found = cluster_points(feats, getattr(config, name), cell_area)
-        for c in range(found.max(initial=-1) + 1):
-            members = idx[found == c]
-            score = float(probs[cls].ravel()[members].mean())
+        for pixels, members in _clusters(probs, best, features, cls, getattr(config, name), cell_area,
+                                         config.single_cluster):
+            score = float(probs[cls].ravel()[pixels].mean())
             if score_threshold is not None and score < score_threshold:
                 continue
             centre, rep = representatives(flat_emb[members], config.representatives)
@@ -99,16 +139,31 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
             scores.append(score)
             centres.append(centre)
             reps.append(rep)
-            labels[members] = len(classes)
+            masks.append(pixels)
     if not classes:
         return FrameDetections.empty(frame, stamp, height, width, dim)
-    grid = labels.reshape(h, w)
-    full = grid[upsample_indices(h, stride, resized[0], height)[:, None],
-                upsample_indices(w, stride, resized[1], width)[None, :]]
-    values, masks = rle.from_label_map(full)
+    full = _upsampled_labels(probs, classes, masks, resized, stride, height, width, config.upsampling)
+    values, rles = rle.from_label_map(full)
     keep = values - 1  # clusters whose mask vanished at image resolution are dropped
-    boxes = rle.boxes(masks).astype(np.float32)
+    boxes = rle.boxes(rles).astype(np.float32)
     boxes[:, 2:] += boxes[:, :2]
     return FrameDetections(frame, stamp, height, width, boxes, np.array(scores, np.float32)[keep],
-                           np.array(classes, np.int64)[keep], masks, np.array(centres, np.float32)[keep],
+                           np.array(classes, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
                            np.array(reps, np.float32)[keep])
+
+
+def _upsampled_labels(probs: np.ndarray, classes: list[int], masks: list[np.ndarray], resized: tuple[int, int],
+                      stride: int, height: int, width: int, mode: str) -> np.ndarray:
+    """(height, width) int32 map: 1 + the index of the cluster owning each image pixel, 0 for none."""
+    _, h, w = probs.shape
+    if mode == "bilinear":
+        maps = np.zeros((len(masks), h * w), np.float32)
+        for k, (cls, pixels) in enumerate(zip(classes, masks)):
+            maps[k, pixels] = probs[cls].ravel()[pixels]
+        return bilinear_labels(maps.reshape(-1, h, w), resized, stride, height, width)
+    labels = np.zeros(h * w, np.int32)
+    for k, pixels in enumerate(masks):
+        labels[pixels] = k + 1
+    grid = labels.reshape(h, w)
+    return grid[upsample_indices(h, stride, resized[0], height)[:, None],
+                upsample_indices(w, stride, resized[1], width)[None, :]]

@@ -24,17 +24,22 @@ from mots_ros import MotsError
 
 NODE_NAME = "tracker_node"
 MATCHING = ("hungarian", "greedy")
+LINKERS = ("association", "clusters")
 CLASSES = ("car", "pedestrian")
 # tracker_node parameters that are not tracker settings
 NODE_ONLY = ("image_qos", "overlay_alpha", "image_cache", "diagnostics_period", "latency_warn_ms")
 
 DESCRIPTIONS = {
-    "matching": "Association method: 'hungarian' (least total cost) or 'greedy' (cheapest remaining pair first).",
+    "linker": "Tracker: 'association' (TrackR-CNN detections, thesis ch. 3) or 'clusters' (pixel-embedding "
+              "clusters linked greedily on their representatives, thesis 6.2).",
+    "matching": "Association method: 'hungarian' (least total cost) or 'greedy' (cheapest remaining pair first); "
+                "the cluster linker is always greedy.",
     "detection_score_threshold": "Detections scoring below this are ignored.",
     "new_track_score_threshold": "An unmatched detection starts a new track only if it scores at least this.",
     "association_threshold": "A detection continues a track only if their combined cost is at most this.",
     "keep_alive": "Frames a track may go unmatched and still be continued.",
-    "reid_weight": "Cost weight of the euclidean distance between the association embeddings.",
+    "reid_weight": "Cost weight of the euclidean distance between the association embeddings (cluster linker: "
+                   "the smallest distance between the representatives of the two clusters).",
     "mask_iou_weight": "Cost weight of one minus the mask IoU with the track's last mask.",
     "box_center_weight": "Cost weight of the box centre distance divided by the image diagonal.",
 }
@@ -55,11 +60,12 @@ class ClassParams:
 
 @dataclass
 class TrackerConfig:
-    """Matching mode and per-class parameters (classes are tracked independently)."""
+    """Linker, matching mode and per-class parameters (classes are tracked independently)."""
 
     matching: str = "hungarian"
     car: ClassParams = field(default_factory=ClassParams)
     pedestrian: ClassParams = field(default_factory=ClassParams)
+    linker: str = "association"
 
     def __post_init__(self):
         validate(self)
@@ -92,6 +98,8 @@ def validate(cfg: TrackerConfig) -> None:
     """Raise :class:`MotsError` naming the key of a bad value."""
     if cfg.matching not in MATCHING:
         raise MotsError(f"matching: expected one of {', '.join(MATCHING)}, got {cfg.matching!r}")
+    if cfg.linker not in LINKERS:
+        raise MotsError(f"linker: expected one of {', '.join(LINKERS)}, got {cfg.linker!r}")
     for key in CLASSES:
         p = getattr(cfg, key)
         if not isinstance(p, ClassParams):
@@ -103,9 +111,9 @@ def from_dict(params: dict, where: str = "") -> TrackerConfig:
     """A config from the ``ros__parameters`` mapping; missing keys keep their defaults, unknown keys are errors."""
     if not isinstance(params, dict):
         raise MotsError(f"{where}ros__parameters: expected a mapping, got {params!r}")
-    unknown = set(params) - {"matching", *CLASSES, *NODE_ONLY}
+    unknown = set(params) - {"linker", "matching", *CLASSES, *NODE_ONLY}
     if unknown:
-        raise MotsError(f"{where}unknown key {sorted(unknown)[0]!r} (expected matching, car, pedestrian)")
+        raise MotsError(f"{where}unknown key {sorted(unknown)[0]!r} (expected linker, matching, car, pedestrian)")
     classes = {}
     names = [f.name for f in fields(ClassParams)]
     for key in CLASSES:
@@ -117,7 +125,8 @@ def from_dict(params: dict, where: str = "") -> TrackerConfig:
             raise MotsError(f"{where}unknown key '{key}.{sorted(bad)[0]}' (expected {', '.join(names)})")
         classes[key] = ClassParams(**sub)
     try:
-        return TrackerConfig(params.get("matching", "hungarian"), classes["car"], classes["pedestrian"])
+        return TrackerConfig(params.get("matching", "hungarian"), classes["car"], classes["pedestrian"],
+                             params.get("linker", "association"))
     except MotsError as e:
         raise MotsError(f"{where}{e}") from None
 
@@ -161,8 +170,8 @@ def _yaml_float(x: float) -> str:
 
 def dump_tracker_config(cfg: TrackerConfig) -> str:
     """The YAML text of :func:`save_tracker_config`: a comment line per parameter."""
-    out = [f"{NODE_NAME}:", "  ros__parameters:", f"    # {DESCRIPTIONS['matching']}",
-           f"    matching: {cfg.matching}"]
+    out = [f"{NODE_NAME}:", "  ros__parameters:", f"    # {DESCRIPTIONS['linker']}", f"    linker: {cfg.linker}",
+           f"    # {DESCRIPTIONS['matching']}", f"    matching: {cfg.matching}"]
     for key in CLASSES:
         out.append(f"    {key}:")
         for f in fields(ClassParams):

@@ -8,13 +8,14 @@ from mots_ros import MotsError
 from mots_ros.outputs import output_dir
 from mots_ros.tracking.config import TrackerConfig, load_tracker_config
 from mots_ros.tracking.detections_io import read_detections, write_tracks
-from mots_ros.tracking.tracker import Tracker
+from mots_ros.tracking.linking import make_tracker
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
 
 def track_sequence(frames: list[FrameDetections], config: TrackerConfig) -> list[FrameTracks]:
-    """Tracks of one sequence, one :class:`FrameTracks` per frame of detections (a fresh :class:`Tracker`)."""
-    tracker = Tracker(config)
+    """Tracks of one sequence, one :class:`FrameTracks` per frame of detections (a fresh tracker of
+    ``config.linker``)."""
+    tracker = make_tracker(config)
     return [tracker.step(f) for f in frames]
 
 

@@ -15,7 +15,7 @@ frame (:func:`mots_ros.data.rle_runs.make_disjoint`); no mask is decoded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pycocotools.mask as mask_utils
@@ -41,10 +41,11 @@ def disjoint_by_score(masks: list[dict], scores: np.ndarray) -> tuple[list[dict]
 
 @dataclass
 class _Tracks:
-    """The live tracks of one class, columnar; embedding, box and mask are those of the last matched detection."""
+    """The live tracks of one class, columnar; features (the tracker's :meth:`Tracker.features`: embeddings, or
+    a linker's representatives), box and mask are those of the last matched detection."""
 
     ids: np.ndarray  # (T,) int64
-    embeddings: np.ndarray  # (T, D) float32
+    embeddings: np.ndarray  # (T, F) float32
     boxes: np.ndarray  # (T, 4) float32
     masks: list
     last: np.ndarray  # (T,) frame of the last match
@@ -59,20 +60,23 @@ class _Tracks:
         return _Tracks(self.ids[keep], self.embeddings[keep], self.boxes[keep],
                        [m for m, k in zip(self.masks, keep) if k], self.last[keep], self.start[keep])
 
-    def append(self, ids: np.ndarray, det: FrameDetections, idx: np.ndarray) -> None:
+    def append(self, ids: np.ndarray, det: FrameDetections, idx: np.ndarray, feats: np.ndarray) -> None:
         self.ids = np.concatenate([self.ids, ids])
-        self.embeddings = np.concatenate([self.embeddings, det.embeddings[idx]])
+        self.embeddings = np.concatenate([self.embeddings, feats[idx]])
         self.boxes = np.concatenate([self.boxes, det.boxes[idx]])
         self.masks += [det.masks[i] for i in idx]
         self.last = np.concatenate([self.last, np.full(len(idx), det.frame, np.int64)])
         self.start = np.concatenate([self.start, np.full(len(idx), det.frame, np.int64)])
 
 
-def association_cost(det: FrameDetections, sel: np.ndarray, tracks: _Tracks, p: ClassParams) -> np.ndarray:
-    """(detections ``sel``) x (tracks) cost matrix, vectorised; a cue with weight 0 is not computed."""
+def association_cost(det: FrameDetections, sel: np.ndarray, tracks: _Tracks, p: ClassParams,
+                     feats: np.ndarray | None = None, distance=cdist) -> np.ndarray:
+    """(detections ``sel``) x (tracks) cost matrix, vectorised; a cue with weight 0 is not computed. ``feats``
+    (N, F): the detections' features (None: their embeddings), compared with the tracks' by ``distance``."""
     cost = np.zeros((len(sel), len(tracks.ids)))
     if p.reid_weight:
-        cost += p.reid_weight * cdist(det.embeddings[sel], tracks.embeddings)
+        feats = det.embeddings if feats is None else feats
+        cost += p.reid_weight * distance(feats[sel], tracks.embeddings)
     if p.mask_iou_weight:
         iou = mask_utils.iou([det.masks[i] for i in sel], tracks.masks, np.zeros(len(tracks.ids), np.uint8))
         cost += p.mask_iou_weight * (1.0 - iou)
@@ -129,12 +133,27 @@ class Tracker:
         self._last_frame: int | None = None
         self._dim: int | None = None
 
+    @property
+    def matching_method(self) -> str:
+        """How detections are matched to tracks: the config's ``matching``."""
+        return self.config.matching
+
+    def features(self, det: FrameDetections) -> np.ndarray:
+        """(N, F) what a track keeps of its last detection and compares by :meth:`distance`: the embeddings."""
+        return det.embeddings
+
+    @staticmethod
+    def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(n, m) Euclidean distances between detection and track features."""
+        return cdist(a, b)
+
     def step(self, det: FrameDetections) -> FrameTracks:
         """Associate the detections of the next frame; returns its tracked objects with disjoint masks."""
         if self._last_frame is not None and det.frame <= self._last_frame:
             raise MotsError(f"frame {det.frame} after frame {self._last_frame}: frames must increase "
                             f"(reset() the tracker for a new sequence)")
-        dim = det.embeddings.shape[1]
+        feats = self.features(det)
+        dim = feats.shape[1]
         if self._dim is None and len(det) == 0:  # the embedding size is not known before the first detection
             self._last_frame = det.frame
             return FrameTracks.empty(det.frame, det.stamp, det.height, det.width)
@@ -142,11 +161,11 @@ class Tracker:
             self._dim = dim
             self._tracks = {c: _Tracks.empty(dim) for c in CLASS_IDS}
         elif dim != self._dim and len(det) == 0:
-            det = replace(det, embeddings=np.zeros((0, self._dim), np.float32))
+            feats = np.zeros((0, self._dim), np.float32)
         elif dim != self._dim:
             raise MotsError(f"frame {det.frame}: embedding dimension {dim}, the tracks have {self._dim}")
         self._last_frame = det.frame
-        parts = [self._step_class(det, c, self.config.for_class(c)) for c in CLASS_IDS]
+        parts = [self._step_class(det, feats, c, self.config.for_class(c)) for c in CLASS_IDS]
         idx = np.concatenate([q[0] for q in parts])
         ids = np.concatenate([q[1] for q in parts])
         ages = np.concatenate([q[2] for q in parts])
@@ -158,7 +177,7 @@ class Tracker:
         return FrameTracks(det.frame, det.stamp, det.height, det.width, ids, det.classes[idx], det.scores[idx],
                            det.boxes[idx], masks, ages)
 
-    def _step_class(self, det: FrameDetections, c: int, p: ClassParams):
+    def _step_class(self, det: FrameDetections, feats: np.ndarray, c: int, p: ClassParams):
         """(detection indices, track ids, ages) of the matched and new tracks of class ``c``."""
         # thresholds at float32 precision, so that a score written as 0.7 passes a threshold of 0.7
         sel = np.flatnonzero((det.classes == c) & (det.scores >= np.float32(p.detection_score_threshold)))
@@ -168,10 +187,10 @@ class Tracker:
             tracks = self._tracks[c] = tracks.subset(alive)
         rows = cols = np.zeros(0, np.int64)
         if len(sel) and len(tracks.ids):
-            rows, cols = match(association_cost(det, sel, tracks, p), p.association_threshold,
-                               self.config.matching)
+            rows, cols = match(association_cost(det, sel, tracks, p, feats, self.distance),
+                               p.association_threshold, self.matching_method)
             d = sel[rows]
-            tracks.embeddings[cols] = det.embeddings[d]
+            tracks.embeddings[cols] = feats[d]
             tracks.boxes[cols] = det.boxes[d]
             tracks.last[cols] = det.frame
             for k, i in zip(cols.tolist(), d.tolist()):
@@ -182,6 +201,6 @@ class Tracker:
         new_ids = np.arange(self._next_id[c], self._next_id[c] + len(new), dtype=np.int64)
         self._next_id[c] += len(new)
         matched_ids, matched_ages = tracks.ids[cols], det.frame - tracks.start[cols]
-        tracks.append(new_ids, det, new)
+        tracks.append(new_ids, det, new, feats)
         return (np.concatenate([sel[rows], new]), np.concatenate([matched_ids, new_ids]),
                 np.concatenate([matched_ages, np.zeros(len(new), np.int64)]))

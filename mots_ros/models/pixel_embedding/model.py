@@ -42,6 +42,17 @@ ENCODER_STRIDE = 16
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def input_size(height: int, width: int, min_size: int, max_size: int) -> tuple[int, int]:
+    """The network's input size for a (height, width) image: shorter side ``min_size``, longer side at most
+    ``max_size`` (0: no such bound)."""
+    scale = 1.0
+    if min_size:
+        scale = min_size / min(height, width)
+    if max_size and max(height, width) * scale > max_size:
+        scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 class Backbone(nn.Module):
     """A torchvision classification body returning ``low`` (stride ``output_stride``) and ``out`` (stride 16)
     feature maps; ``low_channels`` / ``out_channels`` give their widths."""
@@ -154,21 +165,17 @@ class PixelEmbeddingNet(nn.Module):
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """The network's input size for a (height, width) image."""
-        scale = 1.0
-        if self.min_size:
-            scale = self.min_size / min(height, width)
-        if self.max_size and max(height, width) * scale > self.max_size:
-            scale = self.max_size / max(height, width)
-        return max(1, round(height * scale)), max(1, round(width * scale))
+        return input_size(height, width, self.min_size, self.max_size)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of the outputs for a (height, width) image: the resized size divided by the stride, rounded up."""
         h, w = self.resized_size(height, width)
         return -(-h // self.output_stride), -(-w // self.output_stride)
 
-    def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """(T, 3, H, W) float 0..1 -> resized, normalised and zero-padded to a multiple of the encoder stride."""
-        size = self.resized_size(*images.shape[-2:])
+    def prepare(self, images: torch.Tensor, resize: bool = True) -> torch.Tensor:
+        """(T, 3, H, W) float 0..1 -> resized (unless not ``resize``), normalised and zero-padded to a multiple of
+        the encoder stride."""
+        size = self.resized_size(*images.shape[-2:]) if resize else tuple(images.shape[-2:])
         if size != tuple(images.shape[-2:]):
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         x = (images - self.mean) / self.std
@@ -192,10 +199,13 @@ class PixelEmbeddingNet(nn.Module):
         x = pad_time(x.permute(1, 0, 2, 3).unsqueeze(0), self.receptive_field - 1 - self.lookahead, self.lookahead)
         return self.temporal(x).squeeze(0).permute(1, 0, 2, 3)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w))."""
-        out_size = self.output_size(*images.shape[-2:])
-        high, reduced = self.encoder(self.prepare(images))
+    def forward(self, images: torch.Tensor, resize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w)).
+        ``resize`` False: the frames are already at the network's input size (training crops, thesis 6.2.4)."""
+        size = tuple(images.shape[-2:])
+        out_size = self.output_size(*size) if resize else (-(-size[0] // self.output_stride),
+                                                           -(-size[1] // self.output_stride))
+        high, reduced = self.encoder(self.prepare(images, resize))
         if self.temporal_position == "encoder":
             return self.heads(self.decoder.combine(self._temporal(high), reduced), out_size)
         return self.heads(self._temporal(self.decoder.combine(high, reduced)), out_size)
