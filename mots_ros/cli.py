@@ -144,7 +144,7 @@ def cmd_launch(args) -> int:
 
     return launch(LaunchArgs(camera_topic=args.camera_topic, model=args.model, checkpoint=args.checkpoint,
                              device=args.device, namespace=args.namespace, use_sim_time=args.use_sim_time,
-                             rviz=args.rviz, params_file=args.params_file or "",
+                             rviz=args.rviz, lifecycle=args.lifecycle, params_file=args.params_file or "",
                              extra_params=args.extra_params or []))
 
 
@@ -348,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--namespace", default="", help="namespace of the nodes and their topics")
     la.add_argument("--use-sim-time", action="store_true", help="use /clock (replayed bags)")
     la.add_argument("--rviz", action="store_true", help="also start rviz2 with rviz/mots.rviz when installed")
+    la.add_argument("--lifecycle", action="store_true",
+                    help="managed (lifecycle) nodes: they wait unconfigured for ros2 lifecycle set or a manager")
     la.add_argument("--params-file", help="parameter file (default config/tracker.yaml)")
     la.add_argument("--extra-params", action="append", metavar="YAML",
                     help="further parameter files applied after --params-file (repeatable)")
