@@ -134,6 +134,7 @@ def client():
     yield node
     node.destroy_node()
     rclpy.try_shutdown()
+    subprocess.run(["ros2", "daemon", "stop"], env=_default_env(), capture_output=True)
 
 
 def _messages(frames, t0: int):
@@ -148,9 +149,21 @@ def _replay(client, frames, check=None):
     return replay.tracks_in_order(res)
 
 
+def _settled(ros2: Ros2, *args, timeout: float = 60) -> str:
+    """The output of ``ros2 ARGS`` once it succeeds twice in a row with the same output (discovery settled)."""
+    deadline, last = time.monotonic() + timeout, None
+    while True:
+        p = subprocess.run(["ros2", *args], env=ros2.env, capture_output=True, text=True, timeout=timeout)
+        if p.returncode == 0 and p.stdout == last:
+            return last
+        assert time.monotonic() < deadline, f"ros2 {' '.join(args)}: {p.stdout}{p.stderr}"
+        last = p.stdout if p.returncode == 0 else None
+        time.sleep(1.0)
+
+
 def _graph_info(ros2: Ros2) -> dict:
     """What `ros2 node info` and `ros2 param dump` tell of both nodes."""
-    return {f"{n} {what}": ros2(what.split()[0], what.split()[1], f"/{n}", *(["--no-daemon"] if "info" in what else []))
+    return {f"{n} {what}": _settled(ros2, *what.split(), f"/{n}")
             for n in ("inference_node", "tracker_node") for what in ("node info", "param dump")}
 
 
@@ -217,7 +230,7 @@ def test_show_args_lists_the_launch_arguments(setup_env):
 def test_ros2_launch_gives_the_graph_and_tracks_of_mots_launch(launched, client, frames, reference, tmp_path):
     want_tracks, want_info = reference
     ros2 = launched.ros2
-    assert {"/inference_node", "/tracker_node"} <= set(ros2("node", "list", "--no-daemon").split())
+    assert {"/inference_node", "/tracker_node"} <= set(_settled(ros2, "node", "list").split())
     assert _graph_info(ros2) == want_info  # same topics, services, parameters (remappings, parameter file)
     echo = ros2.popen("topic", "echo", "--once", "/tracks", log=tmp_path / "echo.log")
     hz = ros2.popen("topic", "hz", "/tracks", log=tmp_path / "hz.log")
@@ -237,7 +250,7 @@ def test_ros2_launch_gives_the_graph_and_tracks_of_mots_launch(launched, client,
 
 
 def test_node_info_shows_the_declared_topics(launched):
-    info = launched.ros2("node", "info", "/inference_node", "--no-daemon")
+    info = _settled(launched.ros2, "node", "info", "/inference_node")
     for line in ("/camera/image_raw: sensor_msgs/msg/Image", "/detections: mots_ros/msg/Detections",
                  "/inference_node/image_taken: std_msgs/msg/Header", "/diagnostics: diagnostic_msgs/msg/DiagnosticArray",
                  "/inference_node/flush: std_srvs/srv/Trigger", "/inference_node/reset: std_srvs/srv/Trigger"):
@@ -299,7 +312,7 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
         client.spin_until(lambda: ros2("lifecycle", "get", "/inference_node", check=False).startswith("unconfigured")
                           and ros2("lifecycle", "get", "/tracker_node", check=False).startswith("unconfigured"),
                           120, "the unconfigured lifecycle nodes", graph.check)
-        assert "/camera/image_raw" not in ros2("node", "info", "/inference_node", "--no-daemon")
+        assert "/camera/image_raw" not in _settled(ros2, "node", "info", "/inference_node")
         ros2("param", "set", "/inference_node", "checkpoint", str(tmp_path / "missing.pt"))
         assert "Transitioning failed" in ros2("lifecycle", "set", "/inference_node", "configure", check=False)
         assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
@@ -316,7 +329,7 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
         client.spin_until(lambda: client.pub.get_subscription_count() == 0, 30, "the camera subscription to go")
         ros2("lifecycle", "set", "/inference_node", "cleanup")
         assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
-        assert "/detections" not in ros2("node", "info", "/inference_node", "--no-daemon")
+        assert "/detections" not in _settled(ros2, "node", "info", "/inference_node")
     finally:
         log = graph.stop()
         ros2("daemon", "stop", check=False)
