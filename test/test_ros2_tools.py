@@ -198,7 +198,8 @@ class Launched:
 
 
 @pytest.fixture(scope="module")
-def launched(setup_env, client, tmp_path_factory):
+def launched(setup_env, client, reference, tmp_path_factory):
+    """`ros2 launch ... device:=cpu` (after the `mots launch` reference graph has stopped: same domain)."""
     ros2 = Ros2(setup_env)
     graph = Launched(ros2, tmp_path_factory.mktemp("ros2_launch") / "launch.log", "device:=cpu")
     try:
