@@ -63,4 +63,27 @@ if [ ! -f "$msg_stamp" ] || [ -n "$(find msg CMakeLists.txt package.xml -newer "
   .venv/bin/python -c "import mots_ros.msg" || { echo "setup: the generated messages do not import" >&2; exit 1; }
   touch "$msg_stamp"
 fi
-echo "setup: ready (.venv/bin/mots)"
+
+# The layout the ROS 2 tools look for, as after `colcon build` (ros2 launch / run / pkg executables): executables
+# in .venv/lib/mots_ros (run by the venv's python), launch/ config/ rviz/ package.xml in .venv/share/mots_ros
+# linked file by file to this checkout (edits take effect, like the editable Python package), the ament index entry, and
+# .venv/bin/mots-ros-env to source (puts .venv on AMENT_PREFIX_PATH and PATH). Not the local_setup.sh that ament
+# wrote: its PYTHONPATH entry (share/mots_ros/python) would shadow the editable mots_ros package.
+venv=$(cd .venv && pwd); here=$(pwd)
+mkdir -p .venv/lib/mots_ros .venv/share/mots_ros .venv/share/ament_index/resource_index/packages
+for exe in scripts/*; do
+  sed "1s|.*|#!$venv/bin/python|" "$exe" > ".venv/lib/mots_ros/$(basename "$exe")"
+  chmod +x ".venv/lib/mots_ros/$(basename "$exe")"
+done
+for dir in launch config rviz; do  # real folders of links: ros2 launch looks for launch files with os.walk
+  rm -rf ".venv/share/mots_ros/$dir" && mkdir ".venv/share/mots_ros/$dir"
+  for file in "$dir"/*; do ln -s "$here/$file" ".venv/share/mots_ros/$file"; done
+done
+ln -sfn "$here/package.xml" .venv/share/mots_ros/package.xml
+touch .venv/share/ament_index/resource_index/packages/mots_ros
+cat > .venv/bin/mots-ros-env <<ENV
+# source me: the ROS 2 tools (ros2 launch, ros2 run, ros2 interface) then find mots_ros in this venv
+case ":\${AMENT_PREFIX_PATH:-}:" in *":$venv:"*) ;; *) export AMENT_PREFIX_PATH="$venv\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}" ;; esac
+case ":\$PATH:" in *":$venv/bin:"*) ;; *) export PATH="$venv/bin:\$PATH" ;; esac
+ENV
+echo "setup: ready (.venv/bin/mots; for the ROS 2 tools: source .venv/bin/mots-ros-env)"

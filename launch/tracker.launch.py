@@ -2,6 +2,9 @@
 
     ros2 launch mots_ros tracker.launch.py camera_topic:=/camera/image_raw device:=cuda rviz:=true
 
+With lifecycle:=true both nodes are managed (lifecycle) nodes that wait, unconfigured, for
+`ros2 lifecycle set /inference_node configure` (then activate) or a lifecycle manager.
+
 Without ROS 2 installed (pip set-up), `mots launch tracker --camera-topic ... --device ...` starts the same nodes
 with the same parameter file and remappings.
 """
@@ -10,10 +13,20 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
+
+
+def mots_node(executable, namespace, remappings, parameters):
+    """The node as a plain Node, or with lifecycle:=true as a LifecycleNode (the same executable, --lifecycle)."""
+    lifecycle = LaunchConfiguration("lifecycle")
+    common = dict(package="mots_ros", executable=executable, name=executable, namespace=namespace,
+                  output="screen", remappings=remappings, parameters=parameters,
+                  respawn=LaunchConfiguration("respawn"), respawn_delay=1.0)
+    return [Node(**common, condition=UnlessCondition(lifecycle)),
+            LifecycleNode(**common, arguments=["--lifecycle"], condition=IfCondition(lifecycle))]
 
 
 def generate_launch_description():
@@ -22,7 +35,6 @@ def generate_launch_description():
     namespace = LaunchConfiguration("namespace")
     use_sim_time = LaunchConfiguration("use_sim_time")
     params_file = LaunchConfiguration("params_file")
-    respawn = LaunchConfiguration("respawn")
     remappings = [("image", camera_topic)]
     return LaunchDescription([
         DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
@@ -38,18 +50,18 @@ def generate_launch_description():
         DeclareLaunchArgument("respawn", default_value="false",
                               description="start a node again 1 s after it exits (a new tracker_node restarts "
                                           "the ids)"),
+        DeclareLaunchArgument("lifecycle", default_value="false",
+                              description="managed (lifecycle) nodes, configured and activated by ros2 lifecycle "
+                                          "set or a lifecycle manager"),
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "tracker.yaml"),
                               description="parameter file of both nodes"),
-        Node(package="mots_ros", executable="inference_node", name="inference_node", namespace=namespace,
-             output="screen", remappings=remappings, respawn=respawn, respawn_delay=1.0,
-             parameters=[params_file, {
-                 "model_type": ParameterValue(LaunchConfiguration("model"), value_type=str),
-                 "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                 "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
-                 "use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
-        Node(package="mots_ros", executable="tracker_node", name="tracker_node", namespace=namespace,
-             output="screen", remappings=remappings, respawn=respawn, respawn_delay=1.0,
-             parameters=[params_file, {"use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
+        *mots_node("inference_node", namespace, remappings, [params_file, {
+            "model_type": ParameterValue(LaunchConfiguration("model"), value_type=str),
+            "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+            "device": ParameterValue(LaunchConfiguration("device"), value_type=str),
+            "use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
+        *mots_node("tracker_node", namespace, remappings,
+                   [params_file, {"use_sim_time": ParameterValue(use_sim_time, value_type=bool)}]),
         Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace, output="screen",
              arguments=["-d", os.path.join(share, "rviz", "mots.rviz")],
              condition=IfCondition(LaunchConfiguration("rviz")),

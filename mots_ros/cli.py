@@ -159,7 +159,8 @@ def cmd_launch(args) -> int:
     check_topic_name(args.camera_topic, "--camera-topic")
     return launch(LaunchArgs(camera_topic=args.camera_topic, model=args.model, checkpoint=args.checkpoint,
                              device=args.device, namespace=args.namespace, use_sim_time=args.use_sim_time,
-                             rviz=args.rviz, respawn=args.respawn, params_file=args.params_file or "",
+                             rviz=args.rviz, respawn=args.respawn, lifecycle=args.lifecycle,
+                             params_file=args.params_file or "",
                              extra_params=args.extra_params or []))
 
 
@@ -390,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--rviz", action="store_true", help="also start rviz2 with rviz/mots.rviz when installed")
     la.add_argument("--respawn", action="store_true",
                     help="start a node again 1 s after it exits (a new tracker_node restarts the ids)")
+    la.add_argument("--lifecycle", action="store_true",
+                    help="managed (lifecycle) nodes: they wait unconfigured for ros2 lifecycle set or a manager")
     la.add_argument("--params-file", help="parameter file (default config/tracker.yaml)")
     la.add_argument("--extra-params", action="append", metavar="YAML",
                     help="further parameter files applied after --params-file (repeatable)")

@@ -25,3 +25,8 @@ def data_dir() -> Path:
 def kitti(data_dir) -> tuple[Path, Path]:
     """(ground-truth folder, val seqmap) of KITTI MOTS."""
     return data_dir / "kitti_mots" / "instances_txt", data_dir / "kitti_mots" / "val.seqmap"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "colcon: builds the package with colcon in a temporary workspace "
+                                       "(deselect with -m 'not colcon')")

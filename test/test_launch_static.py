@@ -33,23 +33,23 @@ def _flat(params: dict, prefix: str = "") -> set:
 
 def test_nodes_executables_and_parameters():
     tree = ast.parse(LAUNCH.read_text())
-    nodes = _calls(tree, "Node")
-    ours = [n for n in nodes if ast.literal_eval(_kw(n, "package")) == "mots_ros"]
-    assert sorted(ast.literal_eval(_kw(n, "executable")) for n in ours) == ["inference_node", "tracker_node"]
+    ours = _calls(tree, "mots_node")  # each a Node, or with lifecycle:=true a LifecycleNode
+    assert sorted(ast.literal_eval(n.args[0]) for n in ours) == ["inference_node", "tracker_node"]
+    helper = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "mots_node")
+    assert {c.func.id for c in _calls(helper, "Node") + _calls(helper, "LifecycleNode")} == {"Node", "LifecycleNode"}
+    assert "--lifecycle" in ast.unparse(_kw(_calls(helper, "LifecycleNode")[0], "arguments"))
     cmake = (REPO / "CMakeLists.txt").read_text()
     for node in ours:
-        exe = ast.literal_eval(_kw(node, "executable"))
+        exe = ast.literal_eval(node.args[0])
         script = REPO / "scripts" / exe
         assert script.is_file() and script.stat().st_mode & 0o111, f"{script} missing or not executable"
         assert f"from mots_ros.ros.{exe} import main" in script.read_text()
         assert re.search(rf"install\(PROGRAMS[^)]*scripts/{exe}[^)]*DESTINATION lib/\$\{{PROJECT_NAME\}}", cmake)
-        assert ast.literal_eval(_kw(node, "name")) == exe
-        dicts = [d for d in _kw(node, "parameters").elts if isinstance(d, ast.Dict)]
+        dicts = [d for d in node.args[3].elts if isinstance(d, ast.Dict)]
         passed = {ast.literal_eval(k) for d in dicts for k in d.keys}
         undeclared = passed - set(NODES[exe]) - {"use_sim_time"}
         assert not undeclared, f"{exe}: launch file passes undeclared parameters {undeclared}"
-        remaps = ast.unparse(_kw(node, "remappings"))
-        assert remaps == "remappings"  # both nodes get the same image remapping
+        assert ast.unparse(node.args[2]) == "remappings"  # both nodes get the same image remapping
 
 
 def test_config_file_exists_is_installed_and_declared():
@@ -94,6 +94,9 @@ def test_pip_launcher_mirrors_the_launch_arguments():
         assert "__ns:=/car1" in cmd and f"__node:={name}" in cmd and "use_sim_time:=true" in cmd
     assert "checkpoint:=/x.pt" in cmds["inference_node"] and "device:=cpu" in cmds["inference_node"]
     assert not any(a.startswith(("checkpoint:=", "device:=")) for a in cmds["tracker_node"])
+    assert not any("--lifecycle" in cmd for cmd in cmds.values())
+    for cmd in node_commands(LaunchArgs(lifecycle=True)).values():  # before --ros-args, as launch_ros passes it
+        assert cmd.index("--lifecycle") < cmd.index("--ros-args")
     assert "FASTDDS" not in LAUNCH.read_text()  # the nodes choose their DDS settings themselves (middleware.py)
 
 

@@ -96,8 +96,9 @@ class Diagnostics:
         self.node, self.stats, self.latency_warn_ms, self.extra = node, stats, latency_warn_ms, extra
         self.hardware_id = hardware_id
         self.pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.entities = [self.pub]  # for the node to destroy (lifecycle cleanup)
         if period > 0:
-            node.create_timer(period, self.publish)
+            self.entities.append(node.create_timer(period, self.publish))
 
     def publish(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue

@@ -17,7 +17,6 @@ import time
 
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -25,7 +24,8 @@ from std_srvs.srv import Trigger
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
-from mots_ros.ros.params import INFERENCE, declare_all, image_qos
+from mots_ros.ros.lifecycle import destroy, node_class
+from mots_ros.ros.params import INFERENCE, declare_all, image_qos, read_all
 from mots_ros.ros.spin import run_node
 
 
@@ -50,33 +50,65 @@ def load_stream(p: dict, log):
     return stream
 
 
-class InferenceNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__("inference_node", **kwargs)
-        self.params = declare_all(self, INFERENCE)
+class InferenceLogic:
+    """The inference node's work, in the steps of :mod:`mots_ros.ros.lifecycle`."""
+
+    def declare(self) -> None:
+        declare_all(self, INFERENCE)
+        self.stream = None
+        self.sub = None
+        self.entities = []  # what configure made, destroyed on cleanup
+
+    def configure(self) -> None:
+        self.params = read_all(self, INFERENCE)
+        self.image_topic = self.resolve_topic_name("image")
+        image_qos(self.params["image_qos"])  # a bad value fails here, not on activate
         self.stream = load_stream(self.params, self.get_logger())
         if self.params["lookahead"] < 0:  # publish the effective value (read by `mots bag evaluate`)
             self.set_parameters([rclpy.Parameter("lookahead", value=self.stream.lookahead)])
         self.pub = self.create_publisher(Detections, "detections", 10)
         self.taken_pub = self.create_publisher(Header, "~/image_taken", 10)
         self.dropped_pub = self.create_publisher(Header, "~/image_dropped", 10)
-        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]),
-                                            event_callbacks=SubscriptionEventCallbacks(message_lost=self.on_lost))
         self.stats = FrameStats()
         self.publisher_seq = None  # publication sequence number of the camera's last frame
-        Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
-                    lambda: {"device": str(self.stream.device), "model": self.stream.model.arch,
-                             "lookahead": self.stream.lookahead,
-                             "image_publishers": self.sub.get_publisher_count(),
-                             "detections_subscribers": self.pub.get_subscription_count()}, hardware_id=str(self.stream.device))
-        self.create_service(Trigger, "~/flush", self.on_flush)
-        self.create_service(Trigger, "~/reset", self.on_reset)
+        diagnostics = Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
+                                  self.diagnostic_values, hardware_id=str(self.stream.device))
+        self.entities += [self.pub, self.taken_pub, self.dropped_pub, *diagnostics.entities,
+                          self.create_service(Trigger, "~/flush", self.on_flush),
+                          self.create_service(Trigger, "~/reset", self.on_reset)]
         self.headers = {}  # frame -> header of the frames waiting for their lookahead
         self.frame = 0
         self.last = None  # (stamp ns, (height, width)) of the previous frame
 
+    def diagnostic_values(self) -> dict:
+        """The node's own keys of /diagnostics (:mod:`mots_ros.ros.diagnostics`)."""
+        return {"device": str(self.stream.device), "model": self.stream.model.arch,
+                "lookahead": self.stream.lookahead,
+                "image_publishers": self.sub.get_publisher_count() if self.sub is not None else 0,
+                "detections_subscribers": self.pub.get_subscription_count()}
+
+    def activate(self) -> None:
+        """Take camera frames."""
+        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]),
+                                            event_callbacks=SubscriptionEventCallbacks(message_lost=self.on_lost))
+
+    def deactivate(self) -> None:
+        """Take no more camera frames (those waiting for their lookahead stay, see ``~/flush``)."""
+        if self.sub is not None:
+            self.destroy_subscription(self.sub)
+            self.sub = None
+
+    def cleanup(self) -> None:
+        """Destroy the publishers and services, free the model."""
+        destroy(self, self.entities)
+        on_gpu = self.stream is not None and str(self.stream.device).startswith("cuda")
+        self.stream = None
+        if on_gpu:
+            import torch
+
+            torch.cuda.empty_cache()
+
     def on_image(self, msg: Image, info) -> None:
-        topic = self.sub.topic_name
         self.taken_pub.publish(msg.header)
         self.stats.took()
         self.count_skipped(info.get("publication_sequence_number"))
@@ -88,7 +120,7 @@ class InferenceNode(Node):
         stamp = stamp_ns(msg.header.stamp)
         if self.last is not None and (stamp < self.last[0] or rgb.shape[:2] != self.last[1]):
             why = "time went back" if stamp < self.last[0] else f"size changed {self.last[1]} -> {rgb.shape[:2]}"
-            self.get_logger().warning(f"{topic}: {why}: new sequence, waiting frames flushed")
+            self.get_logger().warning(f"{self.image_topic}: {why}: new sequence, waiting frames flushed")
             self.publish(self.stream.flush())
         self.last = (stamp, rgb.shape[:2])
         self.headers[self.frame] = msg.header
@@ -118,7 +150,7 @@ class InferenceNode(Node):
         """The middleware saw camera frames that never arrived (a best-effort image too large for the sender's
         transport, a lossy link): counted and logged."""
         self.stats.count("lost", info.total_count_change)
-        self.get_logger().warning(f"{self.sub.topic_name}: {info.total_count_change} frames lost on the way "
+        self.get_logger().warning(f"{self.image_topic}: {info.total_count_change} frames lost on the way "
                                   f"({info.total_count} so far; a best-effort image too large for the publisher's "
                                   f"transport? see config/fastdds.xml)")
 
@@ -126,7 +158,7 @@ class InferenceNode(Node):
         """A frame that gets no detections: logged with its stamp, counted, its header on ``~/image_dropped``."""
         self.stats.count("dropped")
         log = self.get_logger().error if error else self.get_logger().warning
-        log(f"{self.sub.topic_name}: frame stamped {stamp_ns(header.stamp)} dropped: {why} "
+        log(f"{self.image_topic}: frame stamped {stamp_ns(header.stamp)} dropped: {why} "
             f"({self.stats.counts['dropped']} dropped so far)")
         self.dropped_pub.publish(header)
 
@@ -152,7 +184,7 @@ class InferenceNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(InferenceNode, "inference_node", args)
+    return run_node(node_class(InferenceLogic, "inference_node", args), "inference_node", args)
 
 
 if __name__ == "__main__":

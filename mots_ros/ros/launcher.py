@@ -37,6 +37,7 @@ class LaunchArgs:
     namespace: str = ""
     use_sim_time: bool = False
     rviz: bool = False
+    lifecycle: bool = False  # managed nodes (--lifecycle), configured and activated by ros2 lifecycle set
     params_file: str = ""  # empty: config/tracker.yaml
     respawn: bool = False  # start a node again RESPAWN_DELAY s after it exits (not on a stop)
     extra_params: list = field(default_factory=list)  # further parameter files, applied after params_file
@@ -57,7 +58,8 @@ def node_commands(args: LaunchArgs) -> dict[str, list[str]]:
             raise MotsError(f"{path}: parameter file not found")
     commands = {}
     for name in ("inference_node", "tracker_node"):
-        cmd = [sys.executable, "-m", f"mots_ros.ros.{name}", "--ros-args", "-r", f"__node:={name}",
+        cmd = [sys.executable, "-m", f"mots_ros.ros.{name}", *(["--lifecycle"] if args.lifecycle else []),
+               "--ros-args", "-r", f"__node:={name}",
                "--params-file", params]
         for extra in args.extra_params:
             cmd += ["--params-file", extra]

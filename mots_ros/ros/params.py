@@ -64,6 +64,11 @@ def declare_all(node, table: dict) -> dict:
 
     for name, (default, description) in table.items():
         node.declare_parameter(name, default, ParameterDescriptor(description=description))
+    return read_all(node, table)
+
+
+def read_all(node, table: dict) -> dict:
+    """The current values of the parameters of ``table`` on ``node``."""
     return {name: node.get_parameter(name).value for name in table}
 
 

@@ -51,6 +51,11 @@ def run_node(node_class, name: str, args=None) -> int:
         executor.spin()  # returns (or raises ExternalShutdownException) once rclpy's signal handler shut it down
     except ExternalShutdownException:
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # rclpy's SIGINT handler shut the context down inside an iteration (seen under ros2 launch: RCLError
+        # "failed to initialize wait set"): a requested stop
     finally:
         executor.shutdown()
         node.destroy_node()

@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -26,7 +25,8 @@ from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image,
                                   instance_ids, msg_to_detections, rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
-from mots_ros.ros.params import TRACKER, declare_all, image_qos, tracker_dict
+from mots_ros.ros.lifecycle import destroy, node_class
+from mots_ros.ros.params import TRACKER, declare_all, image_qos, read_all, tracker_dict
 from mots_ros.ros.spin import run_node
 from mots_ros.tracking.config import CLASSES, from_dict
 from mots_ros.tracking.linking import make_tracker, reconfigure
@@ -45,31 +45,60 @@ def warm_up(config) -> None:
     make_tracker(config).step(msg_to_detections(detections_to_msg(det, Header()), 0))
 
 
-class TrackerNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__("tracker_node", **kwargs)
-        self.params = declare_all(self, TRACKER)
+class TrackerLogic:
+    """The tracker node's work, in the steps of :mod:`mots_ros.ros.lifecycle`."""
+
+    def declare(self) -> None:
+        declare_all(self, TRACKER)
+        self.tracker = None
+        self.detections_sub = None
+        self.image_sub = None  # subscribed only while someone watches the overlay (no image traffic otherwise)
+        self.entities = []  # what configure made, destroyed on cleanup
+
+    def configure(self) -> None:
+        self.params = read_all(self, TRACKER)
+        image_qos(self.params["image_qos"])  # a bad value fails here, not on activate
         self.tracker = make_tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
         warm_up(self.tracker.config)
+        self.detections_topic = self.resolve_topic_name("detections")
+        self.image_topic = self.resolve_topic_name("image")
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
         self.overlay_pub = self.create_publisher(Image, "overlay", 10)
         self.dropped_pub = self.create_publisher(Header, "~/detections_dropped", 10)
-        self.detections_sub = self.create_subscription(Detections, "detections", self.on_detections, 10)
         self.images: OrderedDict[int, Image] = OrderedDict()  # stamp ns -> camera image, for the overlay
-        self.image_sub = None  # subscribed only while someone watches the overlay (no image traffic otherwise)
-        self.create_timer(0.5, self.update_image_subscription)
-        self.update_image_subscription()
-        self.create_service(Trigger, "~/reset", self.on_reset)
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
         self.stats = FrameStats()
         self.live = {c: 0 for c in CLASSES}  # tracks per class in the last published frame
-        Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
-                    lambda: {"live_tracks": ", ".join(f"{c} {n}" for c, n in self.live.items()),
-                             "detections_publishers": self.detections_sub.get_publisher_count()})
+        diagnostics = Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
+                                  lambda: {"live_tracks": ", ".join(f"{c} {n}" for c, n in self.live.items()),
+                                           "detections_publishers": self.detections_sub.get_publisher_count()
+                                           if self.detections_sub is not None else 0})
+        self.entities += [self.tracks_pub, self.instance_pub, self.overlay_pub, self.dropped_pub,
+                          *diagnostics.entities, self.create_service(Trigger, "~/reset", self.on_reset)]
+
+    def activate(self) -> None:
+        """Take detections (and camera images while the overlay is watched)."""
+        self.detections_sub = self.create_subscription(Detections, "detections", self.on_detections, 10)
+        self.image_timer = self.create_timer(0.5, self.update_image_subscription)
+        self.update_image_subscription()
+
+    def deactivate(self) -> None:
+        """Take no more detections or images."""
+        if self.detections_sub is not None:
+            destroy(self, [self.detections_sub, self.image_timer] + ([self.image_sub] if self.image_sub else []))
+            self.detections_sub = self.image_sub = None
+            self.images.clear()
+
+    def cleanup(self) -> None:
+        """Destroy the publishers and the service, drop the tracks."""
+        destroy(self, self.entities)
+        if self.tracker is not None:
+            self.remove_on_set_parameters_callback(self.on_set_parameters)
+            self.tracker = None
 
     def on_set_parameters(self, changes) -> SetParametersResult:
         values = {**self.params, **{p.name: p.value for p in changes}}
@@ -82,7 +111,7 @@ class TrackerNode(Node):
         return SetParametersResult(successful=True)
 
     def update_image_subscription(self) -> None:
-        watched = self.overlay_pub.get_subscription_count() > 0
+        watched = self.detections_sub is not None and self.overlay_pub.get_subscription_count() > 0
         if watched and self.image_sub is None:
             # depth 5: images only wait here for their detections (lookahead), none may be lost while drawing
             self.image_sub = self.create_subscription(Image, "image", self.on_image,
@@ -126,12 +155,12 @@ class TrackerNode(Node):
         """Skip a detections message: logged with its stamp, counted, its header on ``~/detections_dropped``."""
         self.stats.count("dropped")
         log = self.get_logger().error if error else self.get_logger().warning
-        log(f"{self.detections_sub.topic_name}: message stamped {stamp_ns(header.stamp)} dropped: {why} "
+        log(f"{self.detections_topic}: message stamped {stamp_ns(header.stamp)} dropped: {why} "
             f"({self.stats.counts['dropped']} dropped so far)")
         self.dropped_pub.publish(header)
 
     def new_sequence(self, why: str) -> None:
-        self.get_logger().warning(f"{self.detections_sub.topic_name}: {why}; new sequence, ids restart")
+        self.get_logger().warning(f"{self.detections_topic}: {why}; new sequence, ids restart")
         self.tracker.reset()
         self.dim = 0
 
@@ -152,12 +181,12 @@ class TrackerNode(Node):
             del self.images[old]
         if image is None:
             self.get_logger().warning(f"{self.overlay_pub.topic_name}: no camera image stamped {stamp} on "
-                                      f"{self.image_sub.topic_name}; overlay skipped", throttle_duration_sec=5.0)
+                                      f"{self.image_topic}; overlay skipped", throttle_duration_sec=5.0)
             return
         try:
             rgb = image_to_rgb(image)
         except ImageError as e:
-            self.get_logger().warning(f"{self.image_sub.topic_name}: {e}; overlay skipped",
+            self.get_logger().warning(f"{self.image_topic}: {e}; overlay skipped",
                                       throttle_duration_sec=5.0)
             return
         self.overlay_pub.publish(rgb_to_image(draw_overlay(rgb, tracks.masks, instance_ids(tracks),
@@ -172,7 +201,7 @@ class TrackerNode(Node):
 
 
 def main(args=None) -> int:
-    return run_node(TrackerNode, "tracker_node", args)
+    return run_node(node_class(TrackerLogic, "tracker_node", args), "tracker_node", args)
 
 
 if __name__ == "__main__":
