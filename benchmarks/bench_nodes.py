@@ -16,6 +16,7 @@ is processing time, not waiting for future frames):
     nodes at half the checkpoint's input size (a model that keeps up at 10 Hz on this CPU).
 
     .venv/bin/python benchmarks/bench_nodes.py [--frames 100] [--rates 10 5] [--device cpu] [--input-size MIN MAX]
+        [--camera default|profile]
 """
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def main() -> int:
                     help="the model's input min/max size (inference_node input_min_size/input_max_size); "
                          "0 0: the checkpoint's")
     ap.add_argument("--qos", default="sensor_data", choices=("sensor_data", "reliable"), help="image QoS")
+    ap.add_argument("--camera", default="default", choices=("default", "profile"),
+                    help="the DDS settings of this process, the camera publisher: Fast DDS defaults (a camera "
+                         "driver as users run it) or the nodes' profile config/fastdds.xml")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="bench_nodes_")
@@ -108,7 +112,9 @@ def main() -> int:
     la = LaunchArgs(extra_params=[DEMO_TRACKER], overrides={"inference_node": {
         "lookahead": 0, "device": args.device, "image_qos": args.qos, "input_min_size": args.input_size[0],
         "input_max_size": args.input_size[1]}})
-    with Graph(la, log_dir=os.path.join(tmp, "logs")) as graph:
+    with Graph(la, log_dir=os.path.join(tmp, "logs")) as graph:  # the nodes choose their own DDS settings
+        if args.camera == "default":  # a user's setting: middleware.configure leaves this process at the defaults
+            os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "DEFAULT"
         replay.init()
         client = replay.Replayer()
         client.wait_for_graph(check=graph.check)
@@ -133,7 +139,7 @@ def main() -> int:
     n_det = np.mean([len(d) for d in dets])
     size = "the checkpoint's" if args.input_size[0] <= 0 else "x".join(map(str, args.input_size))
     print(f"{args.frames} frames 1242x375, model input size {size}, {n_det:.1f} detections/frame, device "
-          f"{args.device}, lookahead 0\n")
+          f"{args.device}, lookahead 0, camera publisher with {args.camera} DDS settings\n")
     print(f"{'':44s} {'p50 ms':>8s} {'p95 ms':>8s}")
     rows = [("core (model + tracker), separate run", core_ms),
             ("core, paired with the node run", paired_core_ms),
