@@ -1,7 +1,9 @@
 """inference_node: camera images -> TrackR-CNN detections (thesis ch. 3-4), a thin adapter over
 :class:`~mots_ros.models.streaming.StreamingModel`.
 
-Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped);
+Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped), or
+with ``image_transport: compressed`` ``image/compressed`` (sensor_msgs/CompressedImage jpeg/png, decoded with
+OpenCV; a corrupt one is dropped like a bad image);
 publishes ``detections`` (mots_ros/Detections) with the input header, and ``~/image_taken``
 (std_msgs/Header) with the header of every image the node takes from its queue, before running the model
 (flow control for replay without drops, monitoring of what reaches the node), and ``~/image_dropped`` with the
@@ -18,14 +20,13 @@ import time
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from mots_ros.msg import Detections
-from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
+from mots_ros.ros.convert import ImageError, detections_to_msg, stamp_ns
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
-from mots_ros.ros.params import INFERENCE, declare_all, image_qos
+from mots_ros.ros.params import INFERENCE, declare_all, image_input, image_qos
 from mots_ros.ros.spin import run_node
 
 
@@ -60,7 +61,8 @@ class InferenceNode(Node):
         self.pub = self.create_publisher(Detections, "detections", 10)
         self.taken_pub = self.create_publisher(Header, "~/image_taken", 10)
         self.dropped_pub = self.create_publisher(Header, "~/image_dropped", 10)
-        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]),
+        msg_type, topic, self.to_rgb = image_input(self, self.params["image_transport"])
+        self.sub = self.create_subscription(msg_type, topic, self.on_image, image_qos(self.params["image_qos"]),
                                             event_callbacks=SubscriptionEventCallbacks(message_lost=self.on_lost))
         self.stats = FrameStats()
         self.publisher_seq = None  # publication sequence number of the camera's last frame
@@ -75,13 +77,13 @@ class InferenceNode(Node):
         self.frame = 0
         self.last = None  # (stamp ns, (height, width)) of the previous frame
 
-    def on_image(self, msg: Image, info) -> None:
+    def on_image(self, msg, info) -> None:
         topic = self.sub.topic_name
         self.taken_pub.publish(msg.header)
         self.stats.took()
         self.count_skipped(info.get("publication_sequence_number"))
         try:
-            rgb = image_to_rgb(msg)
+            rgb = self.to_rgb(msg)
         except ImageError as e:
             self.drop(msg.header, str(e))
             return
