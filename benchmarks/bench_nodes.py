@@ -4,7 +4,9 @@ At 1242x375 (a `mots synth` sequence of that size, the shipped demo weights, cau
 is processing time, not waiting for future frames):
   * core: StreamingModel.push + Tracker.step per frame, in this process (the reference);
   * conversions: what the nodes do per frame besides model and tracker (image message -> array, detections and
-    tracks to and from messages, CDR serialisation of both), timed in this process;
+    tracks to and from messages, CDR serialisation of both), timed in this process; and the jpeg decode of
+    ``image_transport: compressed`` (OpenCV, the frame written at quality 95), which comes on top for a compressed
+    camera;
   * nodes, one frame at a time, paired with the core: for each frame, once the tracks of the previous one are
     back, the core runs the frame in this process (its own model and tracker, same weights), then the frame is
     published to the nodes; overhead = node latency (publish -> tracks received) - core time of the same frame,
@@ -40,8 +42,8 @@ def main() -> int:
     from mots_ros.data.windows import list_frames, read_image
     from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER, build_stream
     from mots_ros.ros import replay
-    from mots_ros.ros.convert import (detections_to_msg, image_to_rgb, msg_to_detections, ns_stamp, rgb_to_image,
-                                      tracks_to_msg)
+    from mots_ros.ros.convert import (compressed_to_rgb, detections_to_msg, image_to_rgb, msg_to_detections,
+                                      ns_stamp, rgb_to_compressed, rgb_to_image, tracks_to_msg)
     from mots_ros.ros.launcher import Graph, LaunchArgs
     from mots_ros.tracking.config import load_tracker_config
     from mots_ros.tracking.tracker import Tracker
@@ -78,7 +80,7 @@ def main() -> int:
     for i in range(3):  # warm-up (first-call allocations), then a fresh stream
         core_step(stream, tracker, i)
     stream, tracker = core()
-    core_ms, conv_ms, dets, tracks = [], [], [], []
+    core_ms, conv_ms, jpeg_ms, dets, tracks = [], [], [], [], []
     for i in range(len(images)):
         ms, det, tr = core_step(stream, tracker, i)
         core_ms.append(ms)
@@ -95,6 +97,10 @@ def main() -> int:
         tmsg = tracks_to_msg(tracks[i], header)
         serialize_message(tmsg)
         conv_ms.append((time.perf_counter() - t) * 1000)
+        jpeg_msg = rgb_to_compressed(rgb, header)
+        t = time.perf_counter()
+        compressed_to_rgb(jpeg_msg)
+        jpeg_ms.append((time.perf_counter() - t) * 1000)
 
     # ---- through the nodes
     def message(i, t0, rate=10.0):
@@ -146,7 +152,8 @@ def main() -> int:
             ("nodes: image -> tracks latency", node_ms),
             ("overhead per frame (nodes - paired core)", overhead_ms),
             ("  of it: image hop + ack (-> image_taken)", taken_ms),
-            ("  of it: conversions (timed in process)", conv_ms)]
+            ("  of it: conversions (timed in process)", conv_ms),
+            ("compressed camera: + jpeg decode (in process)", jpeg_ms)]
     for name, values in rows:
         print(f"{name:44s} {np.percentile(values, 50):8.2f} {np.percentile(values, 95):8.2f}")
     print(f"\nnode overhead per frame (p50 of latency - core, frame by frame): {overhead:.1f} ms, 95 % interval "

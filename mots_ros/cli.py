@@ -187,8 +187,10 @@ def cmd_bag(args) -> int:
 
     _check_bag_args(args)
     if args.bag_command == "from-sequence":
-        n = bag.from_sequence(args.images, args.out_bag, rate=args.rate, topic=args.topic, frame_id=args.frame_id)
-        print(f"wrote {n} frames on {args.topic} to {args.out_bag}")
+        n = bag.from_sequence(args.images, args.out_bag, rate=args.rate, topic=args.topic, frame_id=args.frame_id,
+                              compressed=args.compressed)
+        topic = args.topic + bag.COMPRESSED_SUFFIX if args.compressed else args.topic
+        print(f"wrote {n} frames on {topic} to {args.out_bag}")
     elif args.bag_command == "evaluate":
         bag.evaluate(args.bag, args.gt, args.seqmap, realtime=args.realtime, json_out=args.json,
                      checkpoint=args.checkpoint, tracker_config=args.tracker_config, topic=args.topic,
@@ -367,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HxW of the synthetic frames (default 375x1242, KITTI's, what the demo weights were "
                         "trained on)")
     m.add_argument("--images", help="an image folder (KITTI MOTS / MOTS20 layout) instead of synthetic data")
-    m.add_argument("--bag", help="a rosbag2 with sensor_msgs/Image instead of synthetic data")
+    m.add_argument("--bag", help="a rosbag2 with sensor_msgs/Image or CompressedImage (on CAMERA/compressed) "
+                                 "instead of synthetic data")
     m.add_argument("--gt", help="ground-truth folder (instances_txt) for --images / --bag")
     m.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights of --model)")
     m.add_argument("--model", default="trackrcnn", choices=("trackrcnn", "pixel_embedding"),
@@ -403,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     "replay bags through the nodes and score them, record and convert tracks.")
     bsub = bg.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True)
     b = bsub.add_parser("from-sequence", description="Write the frames of an image folder (KITTI MOTS / MOTS20 / "
-                                                     "mots synth layout) as rgb8 sensor_msgs/Image messages, "
-                                                     "stamped start + i / rate, to a new rosbag2 (mcap); the "
+                                                     "mots synth layout) as rgb8 sensor_msgs/Image messages "
+                                                     "(or --compressed: jpeg CompressedImages), stamped start + "
+                                                     "i / rate, to a new rosbag2 (mcap); the "
                                                      "sequence name and first frame go into the bag's metadata.",
                                          help="an image folder -> rosbag2 (mcap) of stamped images")
     b.add_argument("images", help="folder of frames (FRAME.png / FRAME.jpg)")
@@ -412,12 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rate", type=float, default=10.0, help="frames per second of the stamps (default 10)")
     b.add_argument("--topic", default="/camera/image_raw", help="image topic (default /camera/image_raw)")
     b.add_argument("--frame-id", default="camera", help="header frame_id (default camera)")
+    b.add_argument("--compressed", action="store_true",
+                   help="jpeg sensor_msgs/CompressedImage on TOPIC/compressed (image_transport's convention) "
+                        "instead of rgb8 Images; evaluate and demo --bag replay them with image_transport compressed")
     b = bsub.add_parser("evaluate", help="replay a bag through the nodes and score the tracks with mots eval",
                         description="Start the nodes (or use running ones), replay the bag's images (as fast as "
                                     "the nodes keep up, never dropping, or --realtime), record the tracks, map "
                                     "stamps back to frames, write KITTI MOTS txt and run mots eval; prints the "
                                     "scores, frames published/received/dropped and latency p50/p95.")
-    b.add_argument("bag", help="rosbag2 with sensor_msgs/Image")
+    b.add_argument("bag", help="rosbag2 with sensor_msgs/Image or CompressedImage (on CAMERA/compressed)")
     b.add_argument("--gt", required=True, help="ground-truth folder (instances_txt)")
     b.add_argument("--seqmap", required=True, help="seqmap holding the bag's sequence")
     b.add_argument("--sequence", help="the seqmap sequence of the bag (default: from the bag's metadata)")

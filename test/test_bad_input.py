@@ -144,7 +144,7 @@ def test_bag_from_16_bit_frames(tmp_path):
     (tmp_path / "img").mkdir()
     png16(tmp_path / "img" / "000000.png", grey)
     assert main(["bag", "from-sequence", str(tmp_path / "img"), str(tmp_path / "cam.mcap")]) == 0
-    _, first, _, raw = bag.read_images(str(tmp_path / "cam.mcap"))
+    _, _, first, _, raw = bag.read_images(str(tmp_path / "cam.mcap"))
     (_, msg), = bag.image_messages(str(tmp_path / "cam.mcap"), raw, first)
     assert np.array_equal(np.asarray(msg.data).reshape(5, 7, 3)[:, :, 0], (grey >> 8).astype(np.uint8))
 

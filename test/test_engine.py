@@ -179,3 +179,57 @@ def test_distributed_training_with_two_processes(data, tmp_path):
     from mots_ros.models.weights import build_from_checkpoint
 
     build_from_checkpoint(str(tmp_path / "ddp" / "model.pt"))
+
+
+def _train_until_killed(args: list, last_tmp, saves: int):
+    """Run ``mots train`` in a process and SIGKILL it the moment its ``saves``-th checkpoint write begins (the
+    temporary file appears), or let it finish (``saves`` 0); its exit status."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "mots_ros.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    seen, present = 0, False
+    while saves and proc.poll() is None:
+        now = os.path.exists(last_tmp)
+        seen += now and not present
+        present = now
+        if seen == saves:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    _, err = proc.communicate(timeout=600)
+    return proc.returncode, err
+
+
+def test_train_killed_during_checkpoint_writes_resumes_losing_at_most_the_save_interval(data, tmp_path):
+    """SIGKILL while ``last.pt`` is being written, twice: the previous checkpoint still loads, ``--resume``
+    continues from its step (at most checkpoint_every = 2 steps lost), and log.csv holds every step once."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mots_ros.engine.train import _build, load_config
+    from mots_ros.models.weights import load_checkpoint
+
+    out = tmp_path / "run"
+    cfg = config(tmp_path, 8)
+    args = ["train", "--data", str(data), "--train-seqmap", str(data / "train.seqmap"), "--out", str(out),
+            "--device", "cpu", "--config", cfg, "--resume"]
+    model_kwargs, train_cfg, _ = load_config(cfg)
+    for resumed_at, killed_saving in ((0, 4), (2, 6)):  # each run is killed while writing its second checkpoint
+        code, err = _train_until_killed(args, out / "last.pt.tmp", saves=2)
+        assert code == -9, err
+        assert resumed_at == 0 or f"resumed {out / 'last.pt'} at step {resumed_at}" in err
+        assert (out / "last.pt.tmp").exists()  # the write that was cut off
+        model, _ = _build(cfg, model_kwargs, train_cfg, torch.device("cpu"))
+        assert load_checkpoint(out / "last.pt", model)["step"] == killed_saving - train_cfg.checkpoint_every
+    code, err = _train_until_killed(args, out / "last.pt.tmp", saves=0)
+    assert code == 0 and f"resumed {out / 'last.pt'} at step 4" in err, err
+    assert torch.load(out / "model.pt", weights_only=True)["step"] == 8
+    assert [int(r["step"]) for r in csv.DictReader(open(out / "log.csv"))] == list(range(1, 9))
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 9))

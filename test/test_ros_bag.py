@@ -27,8 +27,8 @@ def sequence(tmp_path_factory):
 
 def test_from_sequence_stamps_and_metadata(sequence):
     root, path, _ = sequence
-    topic, first, name, raw = bag.read_images(path)
-    assert (topic, first, name, len(raw)) == ("/camera/image_raw", 0, "0000", FRAMES)
+    topic, msgtype, first, name, raw = bag.read_images(path)
+    assert (topic, msgtype, first, name, len(raw)) == ("/camera/image_raw", bag.IMAGE_TYPE, 0, "0000", FRAMES)
     msgs = list(bag.image_messages(path, raw, first))
     assert [f for f, _ in msgs] == list(range(FRAMES))
     assert [m.header.stamp.nanosec for _, m in msgs] == [i * 100_000_000 for i in range(FRAMES)]
@@ -69,7 +69,8 @@ def test_broken_bags_are_named(tmp_path, sequence):
         (broken / name).write_bytes(data[: len(data) // 2] if name == mcap else data)
     with pytest.raises(MotsError, match="broken"):
         bag.read_images(str(broken))
-    with pytest.raises(MotsError, match="no sensor_msgs/msg/Image messages on /other"):
+    with pytest.raises(MotsError, match="no sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage messages on "
+                                        "/other"):
         bag.read_images(path, topic="/other")
 
 

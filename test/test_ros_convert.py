@@ -169,3 +169,72 @@ def test_representatives_and_embedding_dim_travel_in_the_message():
     msg.embedding_dim = 5
     with pytest.raises(DetectionsError, match="embeddings of size 4, but embedding_dim 5"):
         msg_to_detections(msg, 3)
+
+
+def _compressed(data: bytes, fmt: str):
+    from sensor_msgs.msg import CompressedImage
+
+    msg = CompressedImage(header=Header(frame_id="camera"), format=fmt, data=data)
+    return deserialize_message(serialize_message(msg), CompressedImage)  # as a subscriber receives it
+
+
+def _encoded(rgb: np.ndarray, pil_format: str, **options) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, pil_format, **options)
+    return buf.getvalue()
+
+
+def _pil_decoded(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+SCENE = np.repeat(np.repeat(RNG.integers(0, 256, (6, 10, 3), dtype=np.uint8), 8, 0), 8, 1)  # 48x80, 8x8 blocks
+
+
+def test_png_decodes_to_the_pil_reference_exactly():
+    from mots_ros.ros.convert import compressed_to_rgb
+
+    for rgb in (SCENE, SCENE[:, :, :1].repeat(3, 2)):
+        data = _encoded(rgb, "PNG")
+        np.testing.assert_array_equal(compressed_to_rgb(_compressed(data, "rgb8; png compressed bgr8")), rgb)
+    grey = _encoded(SCENE[:, :, 0], "PNG")  # a mono png gives grey RGB
+    np.testing.assert_array_equal(compressed_to_rgb(_compressed(grey, "png")), SCENE[:, :, :1].repeat(3, 2))
+
+
+def test_jpeg_decodes_to_the_pil_reference_in_rgb_order():
+    from mots_ros.ros.convert import JPEG_FORMAT, compressed_to_rgb, encode_jpeg
+
+    for data in (encode_jpeg(SCENE), _encoded(SCENE, "JPEG", quality=90)):  # OpenCV's jpeg and PIL's
+        out = compressed_to_rgb(_compressed(data, JPEG_FORMAT))
+        np.testing.assert_array_equal(out, _pil_decoded(data))
+        assert out.flags.c_contiguous and out.shape == SCENE.shape
+    np.testing.assert_array_equal(compressed_to_rgb(_compressed(encode_jpeg(SCENE), "jpeg")),
+                                  compressed_to_rgb(_compressed(encode_jpeg(SCENE), JPEG_FORMAT)))
+
+
+@pytest.mark.parametrize("fmt, data, error", [
+    ("jpeg", b"not an image at all", "19 bytes of jpeg data do not decode"),
+    ("jpeg", "truncated", r"bytes of jpeg data do not decode \(corrupt or truncated\)"),
+    ("png", "truncated", "bytes of png data do not decode"),
+    ("rgb8; jpeg compressed bgr8", b"", "empty jpeg data"),
+    ("16UC1; compressedDepth png", "png", "unsupported compressed format '16UC1; compressedDepth png'"),
+    ("tiff", "png", "unsupported compressed format 'tiff' \\(supported: jpeg, png\\)"),
+], ids=["garbage", "truncated-jpeg", "truncated-png", "empty", "depth", "tiff"])
+def test_bad_compressed_images_name_the_problem(fmt, data, error):
+    from mots_ros.ros.convert import compressed_to_rgb, encode_jpeg
+
+    if data == "truncated":
+        whole = encode_jpeg(SCENE) if "jpeg" in fmt else _encoded(SCENE, "PNG")
+        data = whole[: len(whole) // 2]
+    elif data == "png":
+        data = _encoded(SCENE, "PNG")
+    with pytest.raises(ImageError, match=error):
+        compressed_to_rgb(_compressed(data, fmt))

@@ -77,8 +77,7 @@ def _assert_same_tracks(got_tracks, want_tracks):
         assert [m["counts"] for m in got.masks] == [m["counts"] for m in want.masks]
 
 
-@pytest.fixture(scope="module")
-def offline(frames):
+def _core_tracks(frames):
     """The core's tracks of ``frames`` (demo weights and tracker)."""
     stream = StreamingModel(build_from_checkpoint(DEMO_CHECKPOINT), device="cpu")
     tracker = Tracker(load_tracker_config(DEMO_TRACKER))
@@ -86,6 +85,11 @@ def offline(frames):
     for i, rgb in enumerate(frames):
         dets += stream.push(rgb, i, i)
     return [tracker.step(d) for d in dets + stream.flush()]
+
+
+@pytest.fixture(scope="module")
+def offline(frames):
+    return _core_tracks(frames)
 
 
 def _reset_tracker(client):
@@ -238,3 +242,4 @@ def test_respawned_nodes_keep_serving(graph, frames, tmp_path):
         client.destroy_node()
         codes = g.stop()
     assert codes == {"inference_node": 0, "tracker_node": 0}, codes
+

@@ -110,15 +110,33 @@ def _save_state(path: str, model, optimizer, scaler, step: int, train_cfg: Train
                     train=asdict(train_cfg), torch_rng=torch.get_rng_state(), numpy_rng=rng.bit_generator.state)
 
 
-class _Log:
-    """Training rows (step, lr, losses, seconds) to TensorBoard and ``OUT/log.csv`` (appended on resume); rank 0
-    only."""
+def _keep_rows_until(path: str, step: int) -> None:
+    """Cut ``log.csv`` back to the rows of steps up to ``step`` (a killed run logged the steps after its last
+    checkpoint, which the resumed run trains again), dropping a row cut off by the kill; rewritten atomically."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as fh:
+        lines = fh.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()
+    kept = lines[:1] + [line for line in lines[1:] if int(next(csv.reader([line]))[0]) <= step]
+    with open(path + ".tmp", "w", newline="") as fh:
+        fh.writelines(kept)
+    os.replace(path + ".tmp", path)
 
-    def __init__(self, out: str, enabled: bool):
+
+class _Log:
+    """Training rows (step, lr, losses, seconds) to TensorBoard and ``OUT/log.csv``, continuing after ``step``
+    (the rows and events of later steps, from a run killed after its last checkpoint, are dropped); rank 0 only."""
+
+    def __init__(self, out: str, enabled: bool, step: int):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(os.path.join(out, "tensorboard")) if enabled else None
-        self.file = open(os.path.join(out, "log.csv"), "a", newline="") if enabled else None
+        path = os.path.join(out, "log.csv")
+        if enabled:
+            _keep_rows_until(path, step)
+        self.writer = SummaryWriter(os.path.join(out, "tensorboard"), purge_step=step + 1) if enabled else None
+        self.file = open(path, "a", newline="") if enabled else None
         self.csv = None
 
     def row(self, row: dict) -> None:
@@ -245,7 +263,7 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
     step = _start(model, optimizer, scaler, rng, last, resume, init)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     loader = _loader(data, train_seqmap, cfg, family, cfg.seed + rank + step)
-    logger = _Log(out, rank == 0)
+    logger = _Log(out, rank == 0, step)
     set_train_mode(model, cfg.freeze_bn)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=rank != 0)
     t0 = time.perf_counter()

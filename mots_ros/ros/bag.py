@@ -16,6 +16,8 @@ from tqdm import tqdm
 from mots_ros import MotsError
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
+COMPRESSED_SUFFIX = "/compressed"  # image_transport: the compressed images of camera topic T are on T/compressed
 TRACKS_TYPE = "mots_ros/msg/TrackedInstances"
 META_SEQUENCE, META_FIRST = "mots_ros.sequence", "mots_ros.first_frame"
 
@@ -35,8 +37,9 @@ def _typestore():
 
 
 def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/camera/image_raw",
-                  frame_id: str = "camera", start: float = 0.0) -> int:
-    """Write the frames of ``images`` (``*.png`` / ``*.jpg``) as rgb8 images to a new mcap bag; returns the count."""
+                  frame_id: str = "camera", start: float = 0.0, compressed: bool = False) -> int:
+    """Write the frames of ``images`` (``*.png`` / ``*.jpg``) as rgb8 images on ``topic`` to a new mcap bag, or with
+    ``compressed`` as jpeg CompressedImages on ``topic/compressed``; returns the count."""
     from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 
     from mots_ros.data.windows import list_frames, read_image
@@ -50,7 +53,8 @@ def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/came
     if not frames:
         raise MotsError(f"{images}: no *.png or *.jpg frames")
     store = _typestore()
-    Image, Header, Time = (store.types[t] for t in (IMAGE_TYPE, "std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
+    Header, Time = (store.types[t] for t in ("std_msgs/msg/Header", "builtin_interfaces/msg/Time"))
+    msgtype = COMPRESSED_TYPE if compressed else IMAGE_TYPE
     if os.path.exists(out):
         raise MotsError(f"{out}: exists; choose a new bag path")
     output_file(out, "bag", make_folder=True)
@@ -60,20 +64,31 @@ def from_sequence(images: str, out: str, rate: float = 10.0, topic: str = "/came
     except WriterError as e:
         raise MotsError(f"{out}: cannot write bag ({e})") from None
     try:
-        conn = writer.add_connection(topic, IMAGE_TYPE, typestore=store)
+        conn = writer.add_connection(topic + COMPRESSED_SUFFIX if compressed else topic, msgtype, typestore=store)
         first = next(iter(frames))
         writer.set_custom_data(META_SEQUENCE, os.path.basename(os.path.normpath(images)))
         writer.set_custom_data(META_FIRST, str(first))
         for i, path in enumerate(tqdm(frames.values(), desc="bag", unit="frame")):
-            rgb = read_image(path)
             ns = int(round(start * 1e9)) + int(round(i * 1e9 / rate))
-            msg = Image(header=Header(stamp=Time(sec=ns // 10 ** 9, nanosec=ns % 10 ** 9), frame_id=frame_id),
-                        height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", is_bigendian=0,
-                        step=rgb.shape[1] * 3, data=rgb.reshape(-1))
-            writer.write(conn, ns, store.serialize_cdr(msg, IMAGE_TYPE))
+            header = Header(stamp=Time(sec=ns // 10 ** 9, nanosec=ns % 10 ** 9), frame_id=frame_id)
+            msg = _image_msg(store, msgtype, header, read_image(path))
+            writer.write(conn, ns, store.serialize_cdr(msg, msgtype))
     finally:
         writer.close()
     return len(frames)
+
+
+def _image_msg(store, msgtype: str, header, rgb):
+    """A rosbags Image (rgb8) or CompressedImage (jpeg) message of an RGB frame."""
+    import numpy as np
+
+    from mots_ros.ros.convert import JPEG_FORMAT, encode_jpeg
+
+    if msgtype == COMPRESSED_TYPE:
+        return store.types[msgtype](header=header, format=JPEG_FORMAT,
+                                    data=np.frombuffer(encode_jpeg(rgb), np.uint8))
+    return store.types[msgtype](header=header, height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8",
+                                is_bigendian=0, step=rgb.shape[1] * 3, data=rgb.reshape(-1))
 
 
 def _open(path: str):
@@ -87,15 +102,17 @@ def _open(path: str):
     return reader
 
 
-def _topic_of(reader, path: str, topic: str | None, msgtype: str) -> str:
-    topics = {c.topic for c in reader.connections if c.msgtype == msgtype}
+def _topic_of(reader, path: str, topic: str | None, *msgtypes: str) -> tuple[str, str]:
+    """(topic, message type) of the bag's only topic of one of ``msgtypes``, or of ``topic``."""
+    topics = {c.topic: c.msgtype for c in reader.connections if c.msgtype in msgtypes}
+    kinds = " or ".join(msgtypes)
     if topic is not None:
         if topic not in topics:
-            raise MotsError(f"{path}: no {msgtype} messages on {topic} (found: {sorted(topics) or 'none'})")
-        return topic
+            raise MotsError(f"{path}: no {kinds} messages on {topic} (found: {sorted(topics) or 'none'})")
+        return topic, topics[topic]
     if len(topics) != 1:
-        raise MotsError(f"{path}: {len(topics)} topics of {msgtype} ({sorted(topics)}); choose one with --topic")
-    return topics.pop()
+        raise MotsError(f"{path}: {len(topics)} topics of {kinds} ({sorted(topics)}); choose one with --topic")
+    return topics.popitem()
 
 
 def bag_metadata(reader) -> dict:
@@ -105,12 +122,12 @@ def bag_metadata(reader) -> dict:
 
 
 def read_images(path: str, topic: str | None = None):
-    """(topic, first frame, sequence name or None, list of (index, raw CDR bytes)) of the bag's images; a bag that
-    cannot be read gives a MotsError naming it."""
+    """(topic, message type, first frame, sequence name or None, list of raw CDR bytes) of the bag's images
+    (Image or CompressedImage); a bag that cannot be read gives a MotsError naming it."""
 
     reader = _open(path)
     try:
-        topic = _topic_of(reader, path, topic, IMAGE_TYPE)
+        topic, msgtype = _topic_of(reader, path, topic, IMAGE_TYPE, COMPRESSED_TYPE)
         meta = bag_metadata(reader)
         conns = [c for c in reader.connections if c.topic == topic]
         try:
@@ -125,17 +142,19 @@ def read_images(path: str, topic: str | None = None):
         first = int(meta.get(META_FIRST, 0))
     except ValueError:
         raise MotsError(f"{path}: metadata {META_FIRST}={meta[META_FIRST]!r} is not a frame number") from None
-    return topic, first, meta.get(META_SEQUENCE), raw
+    return topic, msgtype, first, meta.get(META_SEQUENCE), raw
 
 
-def image_messages(path: str, raw: list, first: int):
-    """(frame, sensor_msgs Image) of raw CDR images; undecodable messages are errors naming bag and index."""
+def image_messages(path: str, raw: list, first: int, msgtype: str = IMAGE_TYPE):
+    """(frame, sensor_msgs Image or CompressedImage) of raw CDR images; undecodable messages are errors naming
+    bag and index."""
     from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage, Image
 
+    cls = CompressedImage if msgtype == COMPRESSED_TYPE else Image
     for i, data in enumerate(raw):
         try:
-            msg = deserialize_message(data, Image)
+            msg = deserialize_message(data, cls)
         except Exception as e:
             raise MotsError(f"{path}: image message {i} cannot be decoded ({e})") from None
         yield first + i, msg
@@ -152,21 +171,24 @@ def replay_bag(bag: str, out: str, topic: str | None = None, checkpoint: str | N
     from mots_ros.ros.launcher import Graph, LaunchArgs
     from mots_ros.ros.replay import Replayer, init
 
-    topic, first, name, raw = read_images(bag, topic)
+    topic, msgtype, first, name, raw = read_images(bag, topic)
+    camera, transport = camera_of(bag, topic, msgtype)
     # the demo weights go with their tuned tracker parameters (as in `mots run`); replay without --realtime uses
     # a reliable image subscription, so that nothing is lost on the way
     extra = [tracker_config] if tracker_config else [] if checkpoint else [DEMO_TRACKER]
-    overrides = {} if realtime else {"inference_node": {"image_qos": "reliable"}}
-    args = LaunchArgs(camera_topic=topic, checkpoint=checkpoint or "", device=device, namespace=namespace,
+    overrides = {node: {"image_transport": transport} for node in ("inference_node", "tracker_node")}
+    if not realtime:
+        overrides["inference_node"]["image_qos"] = "reliable"
+    args = LaunchArgs(camera_topic=camera, checkpoint=checkpoint or "", device=device, namespace=namespace,
                       extra_params=extra, overrides=overrides)
     graph = None if use_running else Graph(args, log_dir=os.path.join(out, "logs")).start()
     check = graph.check if graph else None
     init()
     try:
-        node = Replayer(topic, namespace, overlay=overlay)
+        node = Replayer(camera, namespace, overlay=overlay, transport=transport)
         node.wait_for_graph(check=check)
         with tqdm(total=len(raw), desc="replay", unit="frame") as bar:
-            result = node.replay(image_messages(bag, raw, first), realtime=realtime, check=check,
+            result = node.replay(image_messages(bag, raw, first, msgtype), realtime=realtime, check=check,
                                  progress=lambda r: bar.update(1))
         node.destroy_node()
     finally:
@@ -174,6 +196,17 @@ def replay_bag(bag: str, out: str, topic: str | None = None, checkpoint: str | N
         if graph:
             graph.stop()
     return first, name, result
+
+
+def camera_of(bag: str, topic: str, msgtype: str) -> tuple[str, str]:
+    """(camera topic of the nodes, image_transport) of a bag's image topic: compressed images must be on
+    ``CAMERA/compressed``."""
+    if msgtype != COMPRESSED_TYPE:
+        return topic, "raw"
+    if not topic.endswith(COMPRESSED_SUFFIX) or topic == COMPRESSED_SUFFIX:
+        raise MotsError(f"{bag}: compressed images on {topic}, not on CAMERA{COMPRESSED_SUFFIX} (image_transport's "
+                        f"convention, which the nodes subscribe)")
+    return topic[:-len(COMPRESSED_SUFFIX)], "compressed"
 
 
 def transport_line(t: dict) -> str:
@@ -253,7 +286,7 @@ def record(out: str, topics: tuple[str, ...] = ("/tracks",), duration: float | N
 
     from mots_ros.ros.replay import init
 
-    types = {"mots_ros/msg/TrackedInstances", "mots_ros/msg/Detections", IMAGE_TYPE}
+    types = {"mots_ros/msg/TrackedInstances", "mots_ros/msg/Detections", IMAGE_TYPE, COMPRESSED_TYPE}
     store = _typestore()
     if os.path.exists(out):
         raise MotsError(f"{out}: exists; choose a new bag path")
@@ -310,12 +343,12 @@ def tracks_to_txt(tracks_bag: str, images_bag: str, out_dir: str, topic: str | N
     from mots_ros.ros.convert import msg_to_tracks, stamp_ns
     from mots_ros.tracking.detections_io import write_tracks
 
-    _, first, name, raw = read_images(images_bag)
-    frames = {stamp_ns(msg.header.stamp): frame for frame, msg in image_messages(images_bag, raw, first)}
+    _, msgtype, first, name, raw = read_images(images_bag)
+    frames = {stamp_ns(msg.header.stamp): frame for frame, msg in image_messages(images_bag, raw, first, msgtype)}
     reader = _open(tracks_bag)
     tracks = {}
     try:
-        topic = _topic_of(reader, tracks_bag, topic, TRACKS_TYPE)
+        topic, _ = _topic_of(reader, tracks_bag, topic, TRACKS_TYPE)
         conns = [c for c in reader.connections if c.topic == topic]
         for i, (_, _, data) in enumerate(reader.messages(connections=conns)):
             msg = deserialize_message(bytes(data), TrackedInstances)

@@ -1,4 +1,5 @@
-"""Conversions between ROS 2 messages and the core's types: sensor_msgs/Image <-> numpy, mots_ros/Detections <->
+"""Conversions between ROS 2 messages and the core's types: sensor_msgs/Image and CompressedImage <-> numpy,
+mots_ros/Detections <->
 :class:`FrameDetections`, mots_ros/TrackedInstances <-> :class:`FrameTracks`, and the KITTI MOTS instance image.
 
 Arrays go into messages as bytes (``arr.tobytes()``: ~0.1 ms for a 1242x375 image, where assigning the array
@@ -9,7 +10,7 @@ import array
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from mots_ros import MotsError
 from mots_ros.data import rle
@@ -18,6 +19,8 @@ from mots_ros.msg import Detection, Detections, RleMask, TrackedInstance, Tracke
 from mots_ros.tracking.types import FrameDetections, FrameTracks
 
 CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
+JPEG_FORMAT = "rgb8; jpeg compressed bgr8"  # the format field image_transport's compressed publisher writes
+JPEG_QUALITY = 95
 
 
 class ImageError(MotsError):
@@ -63,6 +66,39 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     if enc == "rgba8":
         return pixels[:, :, :3]
     return np.ascontiguousarray(pixels[:, :, 2::-1])  # bgr8, bgra8: ~1 ms for 1242x375
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a jpeg or png CompressedImage (``format`` as image_transport writes it, e.g.
+    ``rgb8; jpeg compressed bgr8``, or just ``jpeg``), decoded with OpenCV; :class:`ImageError` naming the problem
+    for another format (also compressedDepth), empty data or data that does not decode."""
+    import cv2  # imported on first use: ~0.3 s, paid only by compressed input
+
+    fmt = msg.format.lower()
+    kind = "png" if "png" in fmt else "jpeg" if "jpeg" in fmt or "jpg" in fmt else None
+    if kind is None or "compresseddepth" in fmt:
+        raise ImageError(f"unsupported compressed format {msg.format!r} (supported: jpeg, png)")
+    if len(msg.data) == 0:
+        raise ImageError(f"empty {kind} data")
+    bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageError(f"{len(msg.data)} bytes of {kind} data do not decode (corrupt or truncated)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """The jpeg bytes of an (H, W, 3) uint8 RGB image (OpenCV, as image_transport's compressed publisher)."""
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageError(f"OpenCV could not encode a {rgb.shape} image as jpeg")
+    return data.tobytes()
+
+
+def rgb_to_compressed(rgb: np.ndarray, header) -> CompressedImage:
+    """A jpeg CompressedImage of an RGB image with ``header``."""
+    return CompressedImage(header=header, format=JPEG_FORMAT, data=encode_jpeg(rgb))
 
 
 def rgb_to_image(rgb: np.ndarray, header, encoding: str = "rgb8") -> Image:

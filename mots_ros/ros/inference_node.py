@@ -1,7 +1,9 @@
 """inference_node: camera images -> TrackR-CNN detections (thesis ch. 3-4), a thin adapter over
 :class:`~mots_ros.models.streaming.StreamingModel`.
 
-Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped);
+Subscribes ``image`` (sensor_msgs/Image rgb8/bgr8/mono8/rgba8/bgra8, depth 1 so stale frames are dropped), or
+with ``image_transport: compressed`` ``image/compressed`` (sensor_msgs/CompressedImage jpeg/png, decoded with
+OpenCV; a corrupt one is dropped like a bad image);
 publishes ``detections`` (mots_ros/Detections) with the input header, and ``~/image_taken``
 (std_msgs/Header) with the header of every image the node takes from its queue, before running the model
 (flow control for replay without drops, monitoring of what reaches the node), and ``~/image_dropped`` with the
@@ -17,15 +19,14 @@ import time
 
 import rclpy
 from rclpy.event_handler import SubscriptionEventCallbacks
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from mots_ros.msg import Detections
-from mots_ros.ros.convert import ImageError, detections_to_msg, image_to_rgb, stamp_ns
+from mots_ros.ros.convert import ImageError, detections_to_msg, stamp_ns
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.lifecycle import destroy, node_class
-from mots_ros.ros.params import INFERENCE, declare_all, image_qos, read_all
+from mots_ros.ros.params import INFERENCE, declare_all, image_input, image_qos, read_all
 from mots_ros.ros.spin import run_node
 
 
@@ -61,7 +62,8 @@ class InferenceLogic:
 
     def configure(self) -> None:
         self.params = read_all(self, INFERENCE)
-        self.image_topic = self.resolve_topic_name("image")
+        self.image_type, topic, self.to_rgb = image_input(self, self.params["image_transport"])
+        self.image_topic = self.resolve_topic_name(topic)
         image_qos(self.params["image_qos"])  # a bad value fails here, not on activate
         self.stream = load_stream(self.params, self.get_logger())
         if self.params["lookahead"] < 0:  # publish the effective value (read by `mots bag evaluate`)
@@ -89,7 +91,8 @@ class InferenceLogic:
 
     def activate(self) -> None:
         """Take camera frames."""
-        self.sub = self.create_subscription(Image, "image", self.on_image, image_qos(self.params["image_qos"]),
+        self.sub = self.create_subscription(self.image_type, self.image_topic, self.on_image,
+                                            image_qos(self.params["image_qos"]),
                                             event_callbacks=SubscriptionEventCallbacks(message_lost=self.on_lost))
 
     def deactivate(self) -> None:
@@ -108,12 +111,12 @@ class InferenceLogic:
 
             torch.cuda.empty_cache()
 
-    def on_image(self, msg: Image, info) -> None:
+    def on_image(self, msg, info) -> None:
         self.taken_pub.publish(msg.header)
         self.stats.took()
         self.count_skipped(info.get("publication_sequence_number"))
         try:
-            rgb = image_to_rgb(msg)
+            rgb = self.to_rgb(msg)
         except ImageError as e:
             self.drop(msg.header, str(e))
             return

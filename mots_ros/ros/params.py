@@ -7,6 +7,9 @@ from dataclasses import fields
 from mots_ros.tracking.config import CLASSES, DESCRIPTIONS, ClassParams
 
 QOS_CHOICES = ("sensor_data", "reliable")
+TRANSPORT_CHOICES = ("raw", "compressed")
+TRANSPORT_DESCRIPTION = ("'raw': sensor_msgs/Image on the image topic; 'compressed': sensor_msgs/CompressedImage "
+                         "(jpeg or png) on the image topic + '/compressed' (image_transport's convention)")
 
 DIAGNOSTICS = {
     "diagnostics_period": (1.0, "Seconds between two /diagnostics reports (0: none)."),
@@ -32,6 +35,7 @@ INFERENCE = {
     "half": (False, "float16 inference (CUDA only)."),
     "image_qos": ("sensor_data", "QoS of the image subscription: 'sensor_data' (best effort, depth 1: stale "
                                  "frames are dropped) or 'reliable' (depth 1)."),
+    "image_transport": ("raw", f"Camera input: {TRANSPORT_DESCRIPTION}."),
     **DIAGNOSTICS,
 }
 
@@ -41,6 +45,7 @@ TRACKER = {
     **{f"{c}.{f.name}": (f.default, f"{c}: {DESCRIPTIONS[f.name]}") for c in CLASSES for f in fields(ClassParams)},
     "image_qos": ("sensor_data", "QoS of the image subscription used for the overlay: 'sensor_data' or "
                                  "'reliable'."),
+    "image_transport": ("raw", f"Camera input of the overlay: {TRANSPORT_DESCRIPTION}."),
     "overlay_alpha": (0.5, "Opacity of the mask colours in the overlay image."),
     "image_cache": (30, "Camera images kept to draw the overlay of detections that arrive later (lookahead)."),
     **DIAGNOSTICS,
@@ -82,3 +87,15 @@ def image_qos(name: str, depth: int = 1):
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=ReliabilityPolicy.BEST_EFFORT if name == "sensor_data" else
                       ReliabilityPolicy.RELIABLE)
+
+
+def image_input(node, transport: str):
+    """(message type, topic, decoder to RGB) of a node's camera subscription for ``image_transport``: the remapped
+    ``image`` topic for 'raw', that topic + ``/compressed`` for 'compressed'."""
+    from mots_ros.ros.convert import CompressedImage, Image, compressed_to_rgb, image_to_rgb
+
+    if transport not in TRANSPORT_CHOICES:
+        raise ValueError(f"image_transport must be one of {TRANSPORT_CHOICES}, got {transport!r}")
+    if transport == "raw":
+        return Image, "image", image_to_rgb
+    return CompressedImage, node.resolve_topic_name("image") + "/compressed", compressed_to_rgb

@@ -17,7 +17,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -72,15 +72,17 @@ def _topic(namespace: str, name: str) -> str:
 
 
 class Replayer(Node):
-    """A client node: publishes on ``camera_topic``, subscribes ``tracks`` (+ ``overlay`` / ``instance_image``)
-    in ``namespace``. Create after :func:`init`."""
+    """A client node: publishes Images on ``camera_topic`` (``transport`` 'raw') or CompressedImages on
+    ``camera_topic/compressed`` ('compressed', the nodes' ``image_transport``), subscribes ``tracks`` (+ ``overlay``
+    / ``instance_image``) in ``namespace``. Create after :func:`init`."""
 
     def __init__(self, camera_topic: str = "/camera/image_raw", namespace: str = "", overlay: bool = False,
-                 instance_image: bool = False):
+                 instance_image: bool = False, transport: str = "raw"):
         super().__init__("mots_replay")
-        self.camera_topic = camera_topic
+        compressed = transport == "compressed"
+        self.camera_topic = camera_topic + "/compressed" if compressed else camera_topic  # the topic published
         self.namespace = namespace
-        self.pub = self.create_publisher(Image, camera_topic, 10)
+        self.pub = self.create_publisher(CompressedImage if compressed else Image, self.camera_topic, 10)
         subs = [self.create_subscription(TrackedInstances, _topic(namespace, "tracks"), self._on_tracks, 100),
                 self.create_subscription(Header, _topic(namespace, "inference_node/image_taken"), self._on_taken, 100)]
         self._overlay, self._instance = overlay, instance_image
@@ -184,9 +186,9 @@ class Replayer(Node):
 
     def replay(self, frames, realtime: bool = False, timeout: float = 60.0, check=None, progress=None,
                one_at_a_time: bool = False) -> ReplayResult:
-        """Publish ``frames`` (iterable of (frame, Image message)); returns what came back. ``one_at_a_time``: the
-        next frame only after the tracks of the previous one (lookahead 0 only), so that latency is the
-        processing time of one frame, without waiting behind the previous one."""
+        """Publish ``frames`` (iterable of (frame, Image or CompressedImage message, as ``transport``)); returns
+        what came back. ``one_at_a_time``: the next frame only after the tracks of the previous one (lookahead 0
+        only), so that latency is the processing time of one frame, without waiting behind the previous one."""
         res = self.result
         base = self._taken  # images taken before this replay
         start = None

@@ -1,7 +1,8 @@
 """tracker_node: detections -> tracks with stable ids, KITTI MOTS instance images and RViz overlays (thesis ch. 3),
 a thin adapter over :class:`~mots_ros.tracking.tracker.Tracker`.
 
-Subscribes ``detections`` (mots_ros/Detections) and, while ``overlay`` has subscribers, ``image``; publishes ``tracks``
+Subscribes ``detections`` (mots_ros/Detections) and, while ``overlay`` has subscribers, ``image`` (or
+``image/compressed`` with ``image_transport: compressed``); publishes ``tracks``
 (mots_ros/TrackedInstances), ``instance_image`` (sensor_msgs/Image mono16, class*1000+track id per pixel: the
 KITTI MOTS png convention) and ``overlay`` (rgb8, coloured masks with ``car 12`` labels), all with the header of
 the camera image. The two images are rendered only while someone subscribes to them. Per-class tracker
@@ -22,11 +23,11 @@ from std_srvs.srv import Trigger
 from mots_ros import MotsError
 from mots_ros.data import rle
 from mots_ros.msg import Detections, TrackedInstances
-from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, image_to_rgb, instance_image,
-                                  instance_ids, msg_to_detections, rgb_to_image, stamp_ns, tracks_to_msg)
+from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, instance_image, instance_ids,
+                                  msg_to_detections, rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats
 from mots_ros.ros.lifecycle import destroy, node_class
-from mots_ros.ros.params import TRACKER, declare_all, image_qos, read_all, tracker_dict
+from mots_ros.ros.params import TRACKER, declare_all, image_input, image_qos, read_all, tracker_dict
 from mots_ros.ros.spin import run_node
 from mots_ros.tracking.config import CLASSES, from_dict
 from mots_ros.tracking.linking import make_tracker, reconfigure
@@ -61,13 +62,14 @@ class TrackerLogic:
         self.tracker = make_tracker(from_dict(tracker_dict(self.params), "tracker_node parameters: "))
         warm_up(self.tracker.config)
         self.detections_topic = self.resolve_topic_name("detections")
-        self.image_topic = self.resolve_topic_name("image")
+        self.image_type, topic, self.to_rgb = image_input(self, self.params["image_transport"])
+        self.image_topic = self.resolve_topic_name(topic)
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.tracks_pub = self.create_publisher(TrackedInstances, "tracks", 10)
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
         self.overlay_pub = self.create_publisher(Image, "overlay", 10)
         self.dropped_pub = self.create_publisher(Header, "~/detections_dropped", 10)
-        self.images: OrderedDict[int, Image] = OrderedDict()  # stamp ns -> camera image, for the overlay
+        self.images: OrderedDict[int, object] = OrderedDict()  # stamp ns -> camera image message, for the overlay
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
@@ -114,14 +116,14 @@ class TrackerLogic:
         watched = self.detections_sub is not None and self.overlay_pub.get_subscription_count() > 0
         if watched and self.image_sub is None:
             # depth 5: images only wait here for their detections (lookahead), none may be lost while drawing
-            self.image_sub = self.create_subscription(Image, "image", self.on_image,
+            self.image_sub = self.create_subscription(self.image_type, self.image_topic, self.on_image,
                                                       image_qos(self.params["image_qos"], depth=5))
         elif not watched and self.image_sub is not None:
             self.destroy_subscription(self.image_sub)
             self.image_sub = None
             self.images.clear()
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg) -> None:
         self.images[stamp_ns(msg.header.stamp)] = msg
         while len(self.images) > max(1, self.params["image_cache"]):
             self.images.popitem(last=False)
@@ -184,7 +186,7 @@ class TrackerLogic:
                                       f"{self.image_topic}; overlay skipped", throttle_duration_sec=5.0)
             return
         try:
-            rgb = image_to_rgb(image)
+            rgb = self.to_rgb(image)
         except ImageError as e:
             self.get_logger().warning(f"{self.image_topic}: {e}; overlay skipped",
                                       throttle_duration_sec=5.0)
