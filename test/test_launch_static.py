@@ -59,8 +59,9 @@ def test_config_file_exists_is_installed_and_declared():
     assert parts == ["config", "tracker.yaml"]
     config = REPO.joinpath(*parts)
     doc = yaml.safe_load(config.read_text())
-    assert set(doc) == set(NODES)
-    for node, body in doc.items():
+    assert set(doc) == {f"/**/{node}" for node in NODES}  # any namespace: a bare name is the root's only
+    for key, body in doc.items():
+        node = key.removeprefix("/**/")
         keys = _flat(body["ros__parameters"])
         assert keys == set(NODES[node]), f"{config}: {node} keys differ from the declared parameters: " \
                                          f"{keys ^ set(NODES[node])}"

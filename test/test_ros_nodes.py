@@ -214,6 +214,18 @@ def test_overlay_is_rendered_while_watched(graph, frames):
         assert (over[masks] != frames[f][masks]).any(axis=1).mean() > 0.9  # tinted under the masks
 
 
+def _parameter(client, node: str, name: str):
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    cli = client.create_client(GetParameters, f"{node}/get_parameters")
+    assert cli.wait_for_service(timeout_sec=30)
+    future = cli.call_async(GetParameters.Request(names=[name]))
+    rclpy.spin_until_future_complete(client, future, timeout_sec=30)
+    client.destroy_client(cli)
+    return parameter_value_to_python(future.result().values[0])
+
+
 def test_respawned_nodes_keep_serving(graph, frames, tmp_path):
     """With respawn, a node killed with SIGKILL starts again: a new tracker_node restarts the ids at 1, a new
     inference_node takes the camera again (a second graph, in its own namespace)."""
@@ -225,6 +237,9 @@ def test_respawned_nodes_keep_serving(graph, frames, tmp_path):
     client = replay.Replayer("/respawn/camera", "respawn")
     try:
         client.wait_for_graph(check=g.check)
+        # the parameter files reach nodes in a namespace (a bare `tracker_node:` key matched /tracker_node only)
+        want = load_tracker_config(DEMO_TRACKER).car.association_threshold
+        assert _parameter(client, "/respawn/tracker_node", "car.association_threshold") == want != 1.0
         t0 = 1_500_000_000_000_000_000
         before = replay.tracks_in_order(client.replay(_messages(frames[:4], t0), timeout=120, check=g.check))
         for k, name in enumerate(("tracker_node", "inference_node")):

@@ -2,7 +2,7 @@
 
 Stored as a ROS 2 parameter file, so the same YAML feeds ``mots track`` and the tracker node::
 
-    tracker_node:            # or /** (every node)
+    /**/tracker_node:        # tracker_node in any namespace (a bare tracker_node: is the root namespace's only)
       ros__parameters:
         matching: hungarian
         car:
@@ -27,7 +27,8 @@ MATCHING = ("hungarian", "greedy")
 LINKERS = ("association", "clusters")
 CLASSES = ("car", "pedestrian")
 # tracker_node parameters that are not tracker settings
-NODE_ONLY = ("image_qos", "overlay_alpha", "image_cache", "diagnostics_period", "latency_warn_ms")
+NODE_ONLY = ("image_qos", "image_transport", "overlay_alpha", "image_cache", "diagnostics_period",
+             "latency_warn_ms")
 
 DESCRIPTIONS = {
     "linker": "Tracker: 'association' (TrackR-CNN detections, thesis ch. 3) or 'clusters' (pixel-embedding "
@@ -170,7 +171,7 @@ def _yaml_float(x: float) -> str:
 
 def dump_tracker_config(cfg: TrackerConfig) -> str:
     """The YAML text of :func:`save_tracker_config`: a comment line per parameter."""
-    out = [f"{NODE_NAME}:", "  ros__parameters:", f"    # {DESCRIPTIONS['linker']}", f"    linker: {cfg.linker}",
+    out = [f"/**/{NODE_NAME}:", "  ros__parameters:", f"    # {DESCRIPTIONS['linker']}", f"    linker: {cfg.linker}",
            f"    # {DESCRIPTIONS['matching']}", f"    matching: {cfg.matching}"]
     for key in CLASSES:
         out.append(f"    {key}:")
@@ -182,7 +183,7 @@ def dump_tracker_config(cfg: TrackerConfig) -> str:
 
 
 def save_tracker_config(cfg: TrackerConfig, path: str | os.PathLike) -> None:
-    """Write ``cfg`` as a ROS 2 parameter file for ``tracker_node``."""
+    """Write ``cfg`` as a ROS 2 parameter file for ``tracker_node`` in any namespace (``/**/tracker_node``)."""
     validate(cfg)
     with open(path, "w") as fh:
         fh.write(dump_tracker_config(cfg))
