@@ -30,3 +30,14 @@ def kitti(data_dir) -> tuple[Path, Path]:
 def pytest_configure(config):
     config.addinivalue_line("markers", "colcon: builds the package with colcon in a temporary workspace "
                                        "(deselect with -m 'not colcon')")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: one thread avoids OpenMP waits (100x slower steps on a busy 2-core machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -17,3 +17,18 @@ def make_seq(objects, name="0000"):
     ids = np.array([o[1] for o in objects], np.int64)
     classes = np.where(ids == 10000, 10, ids // 1000)
     return Sequence(name, frames, ids, classes, [rle.encode(o[2])[0] for o in objects])
+
+
+def random_frames(n: int, h: int, w: int, seed: int = 0) -> list:
+    """``n`` (h, w, 3) uint8 frames of uniform noise."""
+    rng = np.random.RandomState(seed)
+    return [(rng.rand(h, w, 3) * 255).astype(np.uint8) for _ in range(n)]
+
+
+def synth_frames(root, n: int, seed: int = 5, size=(188, 620)) -> list:
+    """The frames of one `mots synth` sequence written under ``root``."""
+    from mots_ros.data.synth import generate
+    from mots_ros.data.windows import list_frames, read_image
+
+    generate(str(root), sequences=1, frames=n, size=size, seed=seed)
+    return [read_image(p) for p in list_frames(str(root / "images" / "0000")).values()]

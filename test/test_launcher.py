@@ -111,3 +111,27 @@ def test_two_sigints_end_a_node_cleanly(tmp_path, gap):
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "cleaned up" in out, (proc.returncode, out)
+
+
+HANGING = NODE.replace('''        super().destroy_node()
+        print("cleaned up", flush=True)''', '''        import time
+        time.sleep(60)  # a middleware teardown that does not return''')
+
+
+def test_a_node_whose_clean_up_hangs_still_ends(tmp_path):
+    """1 of 21 soak cycles: tracker_node's destroy_node never returned and the node was killed 10 s later; the
+    clean-up is bounded, the hang's stack logged, and the node ends with status 0."""
+    from mots_ros.ros.spin import CLEANUP_S
+
+    script = tmp_path / "node.py"
+    script.write_text(HANGING)
+    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout.readline().strip() == "up"
+    time.sleep(0.2)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and time.monotonic() - t < CLEANUP_S + 5, (proc.returncode, out)
+    assert "clean-up did not finish in 3 s" in out and "in destroy_node" in out, out

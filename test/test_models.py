@@ -9,6 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
+from helpers import random_frames  # noqa: E402
 from mots_ros import MotsError  # noqa: E402
 from mots_ros.data import rle  # noqa: E402
 from mots_ros.models import (StreamingModel, TemporalBlock, TrackRCNN, batch_all_triplet,  # noqa: E402
@@ -23,13 +24,7 @@ TINY = dict(min_size=H, max_size=W, rpn_pre_nms_top_n_train=100, rpn_post_nms_to
             box_detections_per_img=10, box_score_thresh=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP waits (100x slower steps on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**kw):
@@ -38,8 +33,7 @@ def tiny(**kw):
 
 
 def frames(n, seed=0):
-    rng = np.random.RandomState(seed)
-    return [(rng.rand(H, W, 3) * 255).astype(np.uint8) for _ in range(n)]
+    return random_frames(n, H, W, seed)
 
 
 def to_tensor(image):

@@ -7,6 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import random_frames  # noqa: E402
 from mots_ros import MotsError  # noqa: E402
 from mots_ros.models import StreamingModel, build_from_checkpoint, save_checkpoint  # noqa: E402
 from mots_ros.models.pixel_embedding import (PixelEmbeddingNet, PixelLoss, build_pixel_embedding,  # noqa: E402
@@ -17,12 +18,7 @@ H, W = 48, 80
 NARROW = dict(aspp_maps=32, decoder_maps=32, branch_maps=16, embedding_dim=8, samples=200)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def narrow(**kw):
@@ -31,8 +27,7 @@ def narrow(**kw):
 
 
 def frames(n, seed=0):
-    rng = np.random.RandomState(seed)
-    return [(rng.rand(H, W, 3) * 255).astype(np.uint8) for _ in range(n)]
+    return random_frames(n, H, W, seed)
 
 
 def batch(images):

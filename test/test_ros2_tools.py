@@ -19,8 +19,7 @@ import pytest
 import rclpy
 from std_msgs.msg import Header
 
-from mots_ros.data.synth import generate
-from mots_ros.data.windows import list_frames, read_image
+from helpers import synth_frames
 from mots_ros.ros import replay
 from mots_ros.ros.convert import ns_stamp, rgb_to_image
 from mots_ros.ros.launcher import Graph, LaunchArgs
@@ -120,9 +119,7 @@ def setup_env(request, ros2_tools, tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), sequences=1, frames=FRAMES, size=(188, 620), seed=5)
-    return [read_image(p) for p in list_frames(str(root / "images" / "0000")).values()]
+    return synth_frames(tmp_path_factory.mktemp("synth"), FRAMES)
 
 
 @pytest.fixture(scope="module")

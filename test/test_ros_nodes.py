@@ -9,9 +9,8 @@ import rclpy
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from helpers import synth_frames
 from mots_ros.data import rle
-from mots_ros.data.synth import generate
-from mots_ros.data.windows import list_frames, read_image
 from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.models.weights import build_from_checkpoint
@@ -27,9 +26,7 @@ FRAMES = 10
 
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), sequences=1, frames=FRAMES, size=(188, 620), seed=5)
-    return [read_image(p) for p in list_frames(str(root / "images" / "0000")).values()]
+    return synth_frames(tmp_path_factory.mktemp("synth"), FRAMES)
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +178,23 @@ def test_malformed_detections_are_dropped_and_the_tracker_keeps_serving(graph, f
     client.destroy_subscription(sub)
     _reset_tracker(client)
     assert _run(client, frames[:4], 2_100_000_000_000_000_000).received == 4
+
+
+def test_a_restarted_camera_of_another_size_starts_a_new_sequence(graph, frames):
+    """The camera's publisher goes away and a new one comes with frames of half the size: the inference node
+    flushes, starts a new sequence and every frame of the new camera gets tracks."""
+    from sensor_msgs.msg import Image
+
+    g, client = graph
+    assert _run(client, frames[:3], 2_050_000_000_000_000_000).received == 3
+    client.destroy_publisher(client.pub)
+    client.pub = client.create_publisher(Image, "/camera/image_raw", 10)
+    client.wait_for_graph(check=g.check)
+    small = [np.ascontiguousarray(f[::2, ::2]) for f in frames[:4]]
+    res = _run(client, small, 2_060_000_000_000_000_000)
+    assert res.received == 4 and {(t.height, t.width) for t in res.tracks.values()} == {small[0].shape[:2]}
+    assert "size changed (188, 620) -> (94, 310): new sequence" in open(g.logs["inference_node"]).read()
+    g.check()
 
 
 def test_reset_service_restarts_ids(graph, frames):

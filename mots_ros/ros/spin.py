@@ -1,7 +1,12 @@
 """The ``main`` of both nodes: build, spin until Ctrl-C, clean up; a start-up error is logged and exits 1."""
 from __future__ import annotations
 
+import faulthandler
+import os
 import signal
+import sys
+import threading
+from contextlib import contextmanager
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -57,8 +62,34 @@ def run_node(node_class, name: str, args=None) -> int:
         # rclpy's SIGINT handler shut the context down inside an iteration (seen under ros2 launch: RCLError
         # "failed to initialize wait set"): a requested stop
     finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+        with _bounded(CLEANUP_S, name):
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Python resets its handlers at exit: a late SIGINT would kill
     return 0
+
+
+CLEANUP_S = 3.0
+
+
+@contextmanager
+def _bounded(seconds: float, name: str):
+    """Run the clean-up of a stopped node for at most ``seconds``, then end the process with status 0: seen in 1
+    of 21 soak cycles, ``destroy_node`` did not return (inside ``destroy_when_not_in_use``, the middleware's
+    participant teardown) until the launcher's SIGABRT 10 s later. The node's work is done by then; the stack
+    of the hang is logged and nothing else is lost."""
+    done = threading.Event()
+
+    def watchdog():
+        if not done.wait(seconds):
+            print(f"[WARN] [{name}]: clean-up did not finish in {seconds:.0f} s (middleware teardown); exiting "
+                  f"without it. Where it hung:", file=sys.stderr, flush=True)
+            faulthandler.dump_traceback(sys.stderr, all_threads=True)
+            os._exit(0)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
