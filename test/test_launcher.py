@@ -135,3 +135,30 @@ def test_a_node_whose_clean_up_hangs_still_ends(tmp_path):
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and time.monotonic() - t < CLEANUP_S + 5, (proc.returncode, out)
     assert "clean-up did not finish in 3 s" in out and "in destroy_node" in out, out
+
+
+STUCK = NODE.replace('''        print("up", flush=True)''', '''        print("up", flush=True)
+        self.create_timer(0.1, self.block)
+
+    def block(self):
+        import time
+        time.sleep(120)  # a callback that does not return''')
+
+
+def test_a_node_stuck_in_spin_ends_soon_after_sigint(tmp_path):
+    """1 of 50 `ros2 launch` soak cycles: inference_node was still in spin 5 s after SIGINT and was killed without
+    a stack; now it ends STOP_S after the first SIGINT with every thread's stack logged."""
+    from mots_ros.ros.spin import STOP_S
+
+    script = tmp_path / "node.py"
+    script.write_text(STUCK)
+    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    assert proc.stdout.readline().strip() == "up"
+    time.sleep(0.5)
+    t = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and time.monotonic() - t < STOP_S + 3, (proc.returncode, out)
+    assert f"still running {STOP_S:.0f} s after SIGINT" in out and "in block" in out, out
