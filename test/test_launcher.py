@@ -97,20 +97,29 @@ sys.exit(run_node(Quiet, "quiet"))
 """
 
 
-@pytest.mark.parametrize("gap", [0.0, 0.01, 0.2])
-def test_two_sigints_end_a_node_cleanly(tmp_path, gap):
+def _interrupted(tmp_path, source: str, gaps: tuple = (), timeout: float = 60) -> tuple[int, str, float]:
+    """Run the node script ``source``, send SIGINT once it is up (and again after each of ``gaps`` s): (exit
+    status, output, seconds from the first SIGINT to the exit)."""
     script = tmp_path / "node.py"
-    script.write_text(NODE)
+    script.write_text(source)
     env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
     proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     assert proc.stdout.readline().strip() == "up"
-    time.sleep(0.2)
+    time.sleep(0.3)
+    t = time.monotonic()
     proc.send_signal(signal.SIGINT)
-    time.sleep(gap)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "cleaned up" in out, (proc.returncode, out)
+    for gap in gaps:
+        time.sleep(gap)
+        proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out, time.monotonic() - t
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01, 0.2])
+def test_two_sigints_end_a_node_cleanly(tmp_path, gap):
+    code, out, _ = _interrupted(tmp_path, NODE, (gap,))
+    assert code == 0 and "cleaned up" in out, (code, out)
 
 
 HANGING = NODE.replace('''        super().destroy_node()
@@ -123,17 +132,8 @@ def test_a_node_whose_clean_up_hangs_still_ends(tmp_path):
     clean-up is bounded, the hang's stack logged, and the node ends with status 0."""
     from mots_ros.ros.spin import CLEANUP_S
 
-    script = tmp_path / "node.py"
-    script.write_text(HANGING)
-    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    assert proc.stdout.readline().strip() == "up"
-    time.sleep(0.2)
-    t = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and time.monotonic() - t < CLEANUP_S + 5, (proc.returncode, out)
+    code, out, seconds = _interrupted(tmp_path, HANGING)
+    assert code == 0 and seconds < CLEANUP_S + 5, (code, out)
     assert "clean-up did not finish in 3 s" in out and "in destroy_node" in out, out
 
 
@@ -150,15 +150,6 @@ def test_a_node_stuck_in_spin_ends_soon_after_sigint(tmp_path):
     a stack; now it ends STOP_S after the first SIGINT with every thread's stack logged."""
     from mots_ros.ros.spin import STOP_S
 
-    script = tmp_path / "node.py"
-    script.write_text(STUCK)
-    env = {**os.environ, "ROS_DOMAIN_ID": str(150 + os.getpid() % 50)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    assert proc.stdout.readline().strip() == "up"
-    time.sleep(0.5)
-    t = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and time.monotonic() - t < STOP_S + 3, (proc.returncode, out)
+    code, out, seconds = _interrupted(tmp_path, STUCK)
+    assert code == 0 and seconds < STOP_S + 3, (code, out)
     assert f"still running {STOP_S:.0f} s after SIGINT" in out and "in block" in out, out
