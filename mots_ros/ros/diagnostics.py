@@ -80,6 +80,18 @@ class FrameStats:
         return bool(problems), "; ".join(problems) or "ok", values
 
 
+def report_drop(node, stats: FrameStats, pub, topic: str, what: str, header, why: str, error: bool = False) -> None:
+    """An input message a node cannot use: counted in ``stats``, logged with its topic and stamp, its header on
+    ``pub`` (``~/image_dropped``, ``~/detections_dropped``)."""
+    from mots_ros.ros.convert import stamp_ns
+
+    stats.count("dropped")
+    stamp = stamp_ns(header.stamp)
+    log = node.get_logger().error if error else node.get_logger().warning
+    log(f"{topic}: {what} stamped {stamp} dropped: {why} ({stats.counts['dropped']} dropped so far)")
+    pub.publish(header)
+
+
 def _text(value) -> str:
     if isinstance(value, float):
         return "nan" if value != value else f"{value:.2f}"

@@ -24,7 +24,7 @@ from std_srvs.srv import Trigger
 
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, stamp_ns
-from mots_ros.ros.diagnostics import Diagnostics, FrameStats
+from mots_ros.ros.diagnostics import Diagnostics, FrameStats, report_drop
 from mots_ros.ros.lifecycle import destroy, node_class
 from mots_ros.ros.params import INFERENCE, declare_all, image_input, image_qos, read_all
 from mots_ros.ros.spin import run_node
@@ -159,11 +159,7 @@ class InferenceLogic:
 
     def drop(self, header: Header, why: str, error: bool = False) -> None:
         """A frame that gets no detections: logged with its stamp, counted, its header on ``~/image_dropped``."""
-        self.stats.count("dropped")
-        log = self.get_logger().error if error else self.get_logger().warning
-        log(f"{self.image_topic}: frame stamped {stamp_ns(header.stamp)} dropped: {why} "
-            f"({self.stats.counts['dropped']} dropped so far)")
-        self.dropped_pub.publish(header)
+        report_drop(self, self.stats, self.dropped_pub, self.image_topic, "frame", header, why, error)
 
     def publish(self, detections) -> None:
         for det in detections:

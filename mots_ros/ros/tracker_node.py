@@ -25,7 +25,7 @@ from mots_ros.data import rle
 from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, instance_image, instance_ids,
                                   msg_to_detections, rgb_to_image, stamp_ns, tracks_to_msg)
-from mots_ros.ros.diagnostics import Diagnostics, FrameStats
+from mots_ros.ros.diagnostics import Diagnostics, FrameStats, report_drop
 from mots_ros.ros.lifecycle import destroy, node_class
 from mots_ros.ros.params import TRACKER, declare_all, image_input, image_qos, read_all, tracker_dict
 from mots_ros.ros.spin import run_node
@@ -155,11 +155,7 @@ class TrackerLogic:
 
     def drop(self, header, why: str, error: bool = False) -> None:
         """Skip a detections message: logged with its stamp, counted, its header on ``~/detections_dropped``."""
-        self.stats.count("dropped")
-        log = self.get_logger().error if error else self.get_logger().warning
-        log(f"{self.detections_topic}: message stamped {stamp_ns(header.stamp)} dropped: {why} "
-            f"({self.stats.counts['dropped']} dropped so far)")
-        self.dropped_pub.publish(header)
+        report_drop(self, self.stats, self.dropped_pub, self.detections_topic, "message", header, why, error)
 
     def new_sequence(self, why: str) -> None:
         self.get_logger().warning(f"{self.detections_topic}: {why}; new sequence, ids restart")
