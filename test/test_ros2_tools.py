@@ -58,8 +58,8 @@ class Ros2:
 
     def popen(self, *args, log: Path) -> subprocess.Popen:
         """In its own process group, as from a terminal: SIGINT to the group is a Ctrl-C."""
-        return subprocess.Popen(["ros2", *args], env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(["ros2", *args], env={**self.env, "PYTHONUNBUFFERED": "1"}, stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _interrupt(proc: subprocess.Popen, timeout: float = 30) -> int:
@@ -274,12 +274,18 @@ def test_param_set_takes_effect_and_reset_restarts_ids(launched, client, frames)
 
 
 def test_diagnostics_of_both_nodes_from_ros2_topic_echo(launched, tmp_path):
-    echo = launched.ros2.popen("topic", "echo", "/diagnostics", log=tmp_path / "diag.log")
-    time.sleep(4)
+    """Each node's writer matches the echo on its own (discovery, seconds apart on a loaded machine): read until
+    both have reported, within 30 s. The type is given: the topic may not be discovered yet."""
+    log = tmp_path / "diag.log"
+    echo = launched.ros2.popen("topic", "echo", "/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", log=log)
+    names = [f"name: '{node}: frames'" for node in ("inference_node", "tracker_node")]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(name in log.read_text() for name in names):
+        time.sleep(0.5)
     _interrupt(echo)
-    text = (tmp_path / "diag.log").read_text()
-    for node in ("inference_node", "tracker_node"):
-        assert f"name: '{node}: frames'" in text, text
+    text = log.read_text()
+    for name in names:
+        assert name in text, text
     for key in ("input_rate_hz", "latency_ms_p95", "device", "live_tracks"):
         assert f"key: {key}" in text, key
 
