@@ -76,8 +76,9 @@ def test_config_file_exists_is_installed_and_declared():
     cfg = configparser.ConfigParser()
     cfg.read(REPO / "setup.cfg")
     data = cfg["options.data_files"]
-    assert "config/tracker.yaml" in data["share/mots_ros/config"]
-    assert "config/fastdds.xml" in data["share/mots_ros/config"]
+    # the pip set-up installs every config, as CMake's install(DIRECTORY config) does
+    assert {f.strip() for f in data["share/mots_ros/config"].split(",")} == \
+        {f"config/{p.name}" for p in (REPO / "config").iterdir() if p.is_file()}
     assert "launch/tracker.launch.py" in data["share/mots_ros/launch"]
     assert "rviz/mots.rviz" in data["share/mots_ros/rviz"]
     assert (REPO / "rviz" / "mots.rviz").is_file()

@@ -27,13 +27,14 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
-from mots_ros.tracking.cluster import ClusterConfig, cluster_frame
+from mots_ros.tracking.cluster import ClusterConfig
 from mots_ros.tracking.types import FrameDetections
 
 from ..temporal import INITS, TemporalBlock, pad_time
 from ..trackrcnn import FrozenBatchNorm2d
 from ..weights import load_pretrained
 from .losses import PixelLoss
+from .outputs import FrameOutputs
 
 BACKBONES = ("resnet50", "resnet101", "mobilenet_v3_large")
 OUTPUT_STRIDES = (4, 8)
@@ -145,6 +146,7 @@ class PixelEmbeddingNet(nn.Module):
         self.output_stride = output_stride
         self.loss = loss or PixelLoss()
         self.clustering = clustering or ClusterConfig()
+        self.recorder = None  # called with each decoded frame's FrameOutputs (mots run --save-outputs)
         self.min_size, self.max_size = min_size, max_size
         self.config = dict(config or {})
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
@@ -227,12 +229,15 @@ class PixelEmbeddingNet(nn.Module):
 
     def decode(self, context, features: dict[str, torch.Tensor], frame: int, stamp: int, height: int, width: int,
                score_threshold: float | None = None) -> FrameDetections:
-        """Net interface: class probabilities and embeddings of one frame, clustered per class into detections
+        """Net interface: class probabilities and embeddings of one frame (passed to ``self.recorder`` when set,
+        :class:`~mots_ros.models.pixel_embedding.outputs.OutputRecorder`), clustered per class into detections
         (:func:`~mots_ros.tracking.cluster.cluster_frame` with ``self.clustering``)."""
         logits, embeddings = self.predict(context, features, height, width)
-        probs = logits.float().softmax(1)[0].cpu().numpy()
-        return cluster_frame(probs, embeddings[0].float().cpu().numpy(), frame, stamp, height, width,
-                             self.resized_size(height, width), self.output_stride, self.clustering, score_threshold)
+        outputs = FrameOutputs(frame, stamp, height, width, self.resized_size(height, width), self.output_stride,
+                               logits.float().softmax(1)[0].cpu().numpy(), embeddings[0].float().cpu().numpy())
+        if self.recorder is not None:
+            self.recorder(outputs)
+        return outputs.cluster(self.clustering, score_threshold)
 
     def losses(self, images: torch.Tensor, classes: torch.Tensor, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training losses of a window: ``classes`` / ``instances`` (T, h, w) targets at the output resolution
