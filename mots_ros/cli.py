@@ -103,10 +103,22 @@ def cmd_track(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    from mots_ros.outputs import output_file
     from mots_ros.tracking.tune import summary, tune
 
-    result = tune(args.detections, args.gt, args.seqmap, trials=args.trials, jobs=args.jobs, seed=args.seed,
-                  out=args.out, val_seqmap=args.val_seqmap, log=args.log)
+    for path, what in ((args.out, "tuned parameters file"), (args.log, "trials CSV")):
+        if path:
+            output_file(path, what)
+    if args.outputs:
+        from mots_ros.tracking.tune_clusters import clustering_summary, tune_clusters
+
+        result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
+                               trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
+                               val_seqmap=args.val_seqmap, log=args.log)
+        print(clustering_summary(result.clustering))
+    else:
+        result = tune(args.detections, args.gt, args.seqmap, trials=args.trials or 1000, jobs=args.jobs,
+                      seed=args.seed, out=args.out, val_seqmap=args.val_seqmap, log=args.log)
     print(summary(result))
     print(f"\nwrote {args.out}" + (f" and {args.log}" if args.log else ""))
     return 0
@@ -134,7 +146,8 @@ def cmd_run(args) -> int:
     from mots_ros.engine.infer import run
 
     run(args.images, args.seqmap, args.out, checkpoint=args.checkpoint, tracker_config=args.tracker_config,
-        device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections, model=args.model)
+        device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections, model=args.model,
+        outputs_dir=args.save_outputs)
     print(f"wrote results to {args.out}")
     return 0
 
@@ -299,11 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the car parameters of the trial with the best car sMOTSA and the pedestrian "
                                    "parameters of the trial with the best pedestrian sMOTSA are written to --out "
                                    "(the same format as config/tracker.yaml). Deterministic for a seed.")
-    u.add_argument("--detections", required=True, metavar="DETS", help="folder of SEQ.txt detection files")
+    source = u.add_mutually_exclusive_group(required=True)
+    source.add_argument("--detections", metavar="DETS", help="folder of SEQ.txt detection files (tracker only)")
+    source.add_argument("--outputs", metavar="DIR", help="folder of SEQ.npz network outputs of a pixel-embedding "
+                                                        "model (mots run --save-outputs): clustering and linking")
     u.add_argument("--gt", required=True, help="ground-truth folder (SEQ.txt or SEQ/ pngs)")
     u.add_argument("--seqmap", required=True, help="seqmap of the training sequences to tune on")
     u.add_argument("--val-seqmap", help="also score the chosen parameters on these sequences")
-    u.add_argument("--trials", type=int, default=1000, help="number of random trials (default 1000)")
+    u.add_argument("--trials", type=int, help="random tracker trials (default 1000; with --outputs: linking "
+                                             "trials per clustering trial, default 100)")
+    u.add_argument("--cluster-trials", type=int, default=40, help="with --outputs: clustering trials (default 40)")
     u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")
@@ -354,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     rn.add_argument("--save-detections", metavar="DIR", help="also write the detections (DIR/SEQ.txt), e.g. for "
                                                              "mots tune")
+    rn.add_argument("--save-outputs", metavar="DIR", help="pixel-embedding models: also write the per-pixel network "
+                                                          "outputs (DIR/SEQ.npz) for mots tune --outputs")
     rn.set_defaults(func=cmd_run)
 
     m = sub.add_parser("demo", help="the main job: a camera sequence through the ROS 2 node graph",

@@ -166,3 +166,46 @@ def test_crop_is_checked(tmp_path):
     path.write_text(yaml.safe_dump({"model": MODEL, "train": {"crop": [32]}}))
     with pytest.raises(MotsError, match=r"bad.yaml: train.crop must be \[height, width\]"):
         load_config(str(path))
+
+
+@pytest.fixture(scope="module")
+def car_model(tmp_path_factory):
+    """A pixel checkpoint whose class branch calls most pixels car (its bias), so that frames have clusters."""
+    from mots_ros.models.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    net = build_pixel_embedding(**{k: v for k, v in MODEL.items() if k != "arch"})
+    with torch.no_grad():
+        net.class_head[-1].bias.copy_(torch.tensor([0.0, 4.0, 0.0]))
+    path = tmp_path_factory.mktemp("car_model") / "car.pt"
+    save_checkpoint(path, net)
+    return str(path)
+
+
+def test_run_saves_outputs_that_cluster_into_its_detections_and_applies_tuned_clustering(data, car_model, tmp_path):
+    from mots_ros.data import formats
+    from mots_ros.models.pixel_embedding.outputs import load_outputs
+    from mots_ros.tracking.cluster import ClusterConfig, ClassClustering, dump_cluster_config
+    from mots_ros.tracking.config import TrackerConfig, dump_tracker_config
+    from mots_ros.tracking.detections_io import read_detections
+
+    run = ["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--checkpoint", car_model,
+           "--device", "cpu"]
+    assert main(run + ["--out", str(tmp_path / "res"), "--save-outputs", str(tmp_path / "outs"),
+                       "--save-detections", str(tmp_path / "dets")]) == 0
+    seq = next(iter(formats.read_seqmap(data / "val.seqmap")))
+    outputs = load_outputs(str(tmp_path / "outs" / f"{seq}.npz"))
+    detections = read_detections(tmp_path / "dets" / f"{seq}.txt")
+    assert [o.frame for o in outputs] == [d.frame for d in detections] == list(range(6))
+    assert sum(len(d) for d in detections) > 0
+    for o, d in zip(outputs, detections):  # the saved outputs are what the detections were clustered from
+        again = o.cluster(ClusterConfig())
+        assert again.classes.tolist() == d.classes.tolist() and [r["counts"] for r in again.masks] == \
+            [r["counts"] for r in d.masks]
+    tuned = tmp_path / "tuned.yaml"  # a tuned file whose clustering keeps no cluster of these frames
+    huge = ClassClustering(5, 10 ** 6)
+    tuned.write_text(dump_cluster_config(ClusterConfig(huge, huge)) + dump_tracker_config(
+        TrackerConfig(linker="clusters")))
+    assert main(run + ["--out", str(tmp_path / "res2"), "--tracker-config", str(tuned), "--save-detections",
+                       str(tmp_path / "dets2")]) == 0
+    assert sum(len(d) for d in read_detections(tmp_path / "dets2" / f"{seq}.txt")) == 0

@@ -48,12 +48,14 @@ def resolve_device(device: str | None, fallback: Callable[[str], None] | None = 
 def build_stream(checkpoint: str | None = None, device: str | torch.device | None = None,
                  lookahead: int | None = None, score_threshold: float | None = None,
                  input_size: tuple[int, int] = (0, 0), model_type: str = "auto", half: bool = False,
-                 fallback: Callable[[str], None] | None = None) -> StreamingModel:
+                 fallback: Callable[[str], None] | None = None, clustering=None) -> StreamingModel:
     """The :class:`StreamingModel` of ``checkpoint`` (None: the shipped demo weights) on ``device``.
 
     ``lookahead`` None: the checkpoint's; ``input_size`` (min, max) side after resizing, 0: the checkpoint's;
     ``model_type`` ``'auto'`` or the arch the checkpoint must have. With ``fallback`` (a warning callback) an
-    unavailable GPU and half precision off CUDA fall back to the CPU / float32 instead of failing.
+    unavailable GPU and half precision off CUDA fall back to the CPU / float32 instead of failing. ``clustering``
+    (a :class:`~mots_ros.tracking.cluster.ClusterConfig`): the clustering of a pixel-embedding model (None: the
+    thesis's defaults; TrackR-CNN models have none).
     """
     from mots_ros.models.weights import build_from_checkpoint
 
@@ -67,4 +69,6 @@ def build_stream(checkpoint: str | None = None, device: str | torch.device | Non
         half = False
     model = build_from_checkpoint(checkpoint, model_type)
     model.set_input_size(*input_size)
+    if clustering is not None and hasattr(model, "clustering"):
+        model.clustering = clustering
     return StreamingModel(model, lookahead=lookahead, device=device, score_threshold=score_threshold, half=half)

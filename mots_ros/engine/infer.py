@@ -43,16 +43,20 @@ def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, 
 
 
 def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir: str,
-                  tracker_config: str | TrackerConfig | None = None, detections_dir: str | None = None) -> None:
+                  tracker_config: str | TrackerConfig | None = None, detections_dir: str | None = None,
+                  outputs_dir: str | None = None) -> None:
     """Inference (``stream``) and tracking of every seqmap sequence (``images_root/SEQ/``) into ``out_dir/SEQ.txt``.
 
     With ``detections_dir``, a sequence whose tracks cannot be written (over 999 tracks of a class: untuned tracker
     parameters) does not stop the others: every sequence's detections are saved for ``mots tune``, then the
-    failures are raised together.
+    failures are raised together. With ``outputs_dir`` (pixel-embedding models), each sequence's network outputs
+    are saved as ``outputs_dir/SEQ.npz`` (:mod:`mots_ros.models.pixel_embedding.outputs`, for ``mots tune
+    --outputs``).
     """
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else default_tracker(stream.model.arch))
     tracker = make_tracker(config)
+    recorder = output_recorder(stream, outputs_dir)
     output_dir(out_dir, "results folder")
     if detections_dir:
         output_dir(detections_dir, "detections folder")
@@ -61,6 +65,8 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
         detections = infer_frames(stream, os.path.join(images_root, seq), seq, first, last)
         if detections_dir:
             write_detections(os.path.join(detections_dir, f"{seq}.txt"), detections)
+        if recorder is not None:
+            recorder.save(os.path.join(outputs_dir, f"{seq}.npz"))
         tracker.reset()
         try:
             write_tracks(os.path.join(out_dir, f"{seq}.txt"), [tracker.step(d) for d in detections])
@@ -73,6 +79,21 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
                         "`mots tune` them for parameters that fit)")
 
 
+def output_recorder(stream: StreamingModel, outputs_dir: str | None):
+    """An :class:`~mots_ros.models.pixel_embedding.outputs.OutputRecorder` on the stream's model when
+    ``outputs_dir`` is given (the folder checked); a MotsError for a model without network outputs to save."""
+    if not outputs_dir:
+        return None
+    from mots_ros.models.pixel_embedding.outputs import OutputRecorder
+
+    if not hasattr(stream.model, "recorder"):
+        raise MotsError(f"--save-outputs: a {stream.model.arch} model has no per-pixel outputs to save "
+                        f"(pixel-embedding models only; use --save-detections)")
+    output_dir(outputs_dir, "outputs folder")
+    stream.model.recorder = OutputRecorder()
+    return stream.model.recorder
+
+
 def default_tracker(arch: str) -> TrackerConfig:
     """The tracker of a checkpoint given without tracker parameters: the association tracker for TrackR-CNN, the
     cluster linker for pixel embeddings (thesis 6.2.4), default thresholds."""
@@ -81,10 +102,15 @@ def default_tracker(arch: str) -> TrackerConfig:
 
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
         device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None,
-        model: str = "trackrcnn") -> None:
+        model: str = "trackrcnn", outputs_dir: str | None = None) -> None:
     """`mots run`: the shipped demo weights of family ``model`` and their tuned tracker unless a checkpoint is
-    given."""
+    given. A tracker file's ``inference_node`` clustering parameters (`mots tune --outputs`) cluster the
+    outputs of pixel-embedding models."""
+    from mots_ros.tracking.cluster import load_cluster_config
+
     if checkpoint is None:
         checkpoint, tuned = demo_files(model)
         tracker_config = tracker_config or tuned
-    run_sequences(build_stream(checkpoint, device, lookahead), images, seqmap, out, tracker_config, detections_dir)
+    clustering = load_cluster_config(tracker_config) if tracker_config else None
+    run_sequences(build_stream(checkpoint, device, lookahead, clustering=clustering), images, seqmap, out,
+                  tracker_config, detections_dir, outputs_dir)

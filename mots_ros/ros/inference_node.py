@@ -18,15 +18,17 @@ import sys
 import time
 
 import rclpy
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from mots_ros import MotsError
 from mots_ros.msg import Detections
 from mots_ros.ros.convert import ImageError, detections_to_msg, stamp_ns
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats, report_drop
 from mots_ros.ros.lifecycle import destroy, node_class
-from mots_ros.ros.params import INFERENCE, declare_all, image_input, image_qos, read_all
+from mots_ros.ros.params import INFERENCE, clustering_config, declare_all, image_input, image_qos, read_all
 from mots_ros.ros.spin import run_node
 
 
@@ -42,7 +44,7 @@ def load_stream(p: dict, log):
     checkpoint = p["checkpoint"] or DEMO_CHECKPOINT
     stream = build_stream(checkpoint, p["device"], None if p["lookahead"] < 0 else p["lookahead"],
                           p["score_threshold"] or None, (p["input_min_size"], p["input_max_size"]), p["model_type"],
-                          p["half"], fallback=log.warning)
+                          p["half"], fallback=log.warning, clustering=clustering_config(p))
     t = time.perf_counter()
     stream.warm_up(*WARM_UP_SIZE)
     log.info(f"loaded {checkpoint} ({stream.model.arch}, {stream.model.config['backbone']}, lookahead "
@@ -81,6 +83,19 @@ class InferenceLogic:
         self.headers = {}  # frame -> header of the frames waiting for their lookahead
         self.frame = 0
         self.last = None  # (stamp ns, (height, width)) of the previous frame
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+
+    def on_set_parameters(self, changes) -> SetParametersResult:
+        """``clustering.*`` changes apply from the next frame (pixel-embedding models); a bad value is refused."""
+        values = {**self.params, **{p.name: p.value for p in changes}}
+        try:
+            clustering = clustering_config(values)
+        except MotsError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        if hasattr(self.stream.model, "clustering"):
+            self.stream.model.clustering = clustering
+        self.params.update({k: v for k, v in values.items() if k.startswith("clustering.")})
+        return SetParametersResult(successful=True)
 
     def diagnostic_values(self) -> dict:
         """The node's own keys of /diagnostics (:mod:`mots_ros.ros.diagnostics`)."""
@@ -104,6 +119,8 @@ class InferenceLogic:
     def cleanup(self) -> None:
         """Destroy the publishers and services, free the model."""
         destroy(self, self.entities)
+        if self.stream is not None:
+            self.remove_on_set_parameters_callback(self.on_set_parameters)
         on_gpu = self.stream is not None and str(self.stream.device).startswith("cuda")
         self.stream = None
         if on_gpu:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from mots_ros.tracking.cluster import CLUSTER_DESCRIPTIONS, ClusterConfig, cluster_from_dict, cluster_params, nested
 from mots_ros.tracking.config import CLASSES, DESCRIPTIONS, ClassParams
 
 QOS_CHOICES = ("sensor_data", "reliable")
@@ -16,6 +17,11 @@ DIAGNOSTICS = {
     "latency_warn_ms": (0.0, "The /diagnostics status turns WARN while the p95 processing time per message "
                              "exceeds this, in ms (0: never)."),
 }
+
+# clustering of pixel-embedding models (thesis 6.2.4), changeable at run time; TrackR-CNN models do not use them
+CLUSTERING = {f"clustering.{k}": (v, (f"{k.split('.')[0]}: " if "." in k else "")
+                                    + CLUSTER_DESCRIPTIONS[k.split(".")[-1]])
+              for k, v in cluster_params(ClusterConfig()).items()}
 
 INFERENCE = {
     "model_type": ("auto", "Model family: 'auto' (the checkpoint's arch), 'trackrcnn' (thesis ch. 3-4) or "
@@ -36,6 +42,7 @@ INFERENCE = {
     "image_qos": ("sensor_data", "QoS of the image subscription: 'sensor_data' (best effort, depth 1: stale "
                                  "frames are dropped) or 'reliable' (depth 1)."),
     "image_transport": ("raw", f"Camera input: {TRANSPORT_DESCRIPTION}."),
+    **CLUSTERING,
     **DIAGNOSTICS,
 }
 
@@ -61,6 +68,14 @@ def tracker_dict(values: dict) -> dict:
     for c in CLASSES:
         out[c] = {f.name: values[f"{c}.{f.name}"] for f in fields(ClassParams)}
     return out
+
+
+def clustering_config(values: dict) -> ClusterConfig:
+    """The :class:`ClusterConfig` of the inference node's flat ``clustering.*`` parameter values (MotsError on a
+    bad value)."""
+    prefix = "clustering."
+    return cluster_from_dict(nested({k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)}),
+                             "inference_node parameters: ")
 
 
 def declare_all(node, table: dict) -> dict:

@@ -55,6 +55,100 @@ class ClusterConfig:
             raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}")
 
 
+CLUSTER_DESCRIPTIONS = {
+    "position_scale": "Pixel-embedding models: weight of the pixel position (row, column over the longer output "
+                      "side) appended to the embeddings before clustering (0: embeddings only; thesis 6.2.4).",
+    "upsampling": "Pixel-embedding models: 'nearest' (masks from the output pixel under each image pixel) or "
+                  "'bilinear' (per-cluster probabilities upsampled, a pixel to the highest above 0.5; 6.2.9).",
+    "single_cluster": "Pixel-embedding models: when a frame has one cluster of a class, every pixel of that class "
+                      "above probability 0.5 joins it (thesis 6.2.9).",
+    "min_samples": "HDBSCAN k (min_samples) of the class (thesis 6.2.4: 15 cars, 5 pedestrians).",
+    "min_cluster_size": "Smallest cluster of the class, in pixels at image resolution (thesis 6.2.4: 250 cars, "
+                        "650 pedestrians).",
+}
+
+
+def cluster_params(config: ClusterConfig) -> dict:
+    """Flat parameters (``car.min_samples``, ...) of ``config``, as the inference node declares them under
+    ``clustering.``."""
+    out = {k: getattr(config, k) for k in ("position_scale", "upsampling", "single_cluster")}
+    for name in CLASS_IDS:
+        out.update({f"{name}.{k}": getattr(getattr(config, name), k) for k in ("min_samples", "min_cluster_size")})
+    return out
+
+
+def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
+    """A :class:`ClusterConfig` from a nested mapping (``{'position_scale': 8.0, 'car': {'min_samples': 15}}``);
+    missing keys keep their defaults; a bad key or value is a MotsError naming ``where`` and the key."""
+    from mots_ros import MotsError
+
+    default = ClusterConfig()
+    if not isinstance(values, dict):
+        raise MotsError(f"{where}clustering: expected a mapping, got {values!r}")
+    known = {"position_scale", "upsampling", "single_cluster", *CLASS_IDS}
+    if set(values) - known:
+        raise MotsError(f"{where}unknown key 'clustering.{sorted(set(values) - known)[0]}'")
+    classes = {}
+    for name in CLASS_IDS:
+        sub = values.get(name, {})
+        if not isinstance(sub, dict) or set(sub) - {"min_samples", "min_cluster_size"}:
+            raise MotsError(f"{where}clustering.{name}: expected min_samples and min_cluster_size, got {sub!r}")
+        base = getattr(default, name)
+        classes[name] = ClassClustering(sub.get("min_samples", base.min_samples),
+                                        sub.get("min_cluster_size", base.min_cluster_size))
+        for key in ("min_samples", "min_cluster_size"):
+            v = getattr(classes[name], key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise MotsError(f"{where}clustering.{name}.{key}: expected an integer >= 1, got {v!r}")
+    scale = values.get("position_scale", default.position_scale)
+    if isinstance(scale, bool) or not isinstance(scale, float) or not 0 <= scale < float("inf"):
+        hint = " (write it with a decimal point: ROS 2 parameters are typed)" if type(scale) is int else ""
+        raise MotsError(f"{where}clustering.position_scale: expected a float >= 0, got {scale!r}{hint}")
+    single = values.get("single_cluster", default.single_cluster)
+    if not isinstance(single, bool):
+        raise MotsError(f"{where}clustering.single_cluster: expected true or false, got {single!r}")
+    upsampling = values.get("upsampling", default.upsampling)
+    if upsampling not in UPSAMPLING:
+        raise MotsError(f"{where}clustering.upsampling: expected one of {', '.join(UPSAMPLING)}, got {upsampling!r}")
+    return ClusterConfig(classes["car"], classes["pedestrian"], scale, default.representatives, upsampling, single)
+
+
+def nested(flat: dict) -> dict:
+    """``{'car.min_samples': 15, ...}`` -> ``{'car': {'min_samples': 15}, ...}``."""
+    out: dict = {}
+    for key, value in flat.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            out.setdefault(head, {})[tail] = value
+        else:
+            out[key] = value
+    return out
+
+
+def load_cluster_config(path: str) -> ClusterConfig | None:
+    """The ``clustering`` parameters of ``inference_node`` in a ROS 2 parameter file (a tuned tracker file of
+    `mots tune --outputs`); None when it has none."""
+    from .config import read_node_params
+
+    params = read_node_params(path, "inference_node", required=False)
+    return cluster_from_dict(params["clustering"], f"{path}: ") if "clustering" in params else None
+
+
+def dump_cluster_config(config: ClusterConfig) -> str:
+    """The ``/**/inference_node`` section holding ``config`` as its ``clustering`` parameters (commented)."""
+    out = ["/**/inference_node:", "  ros__parameters:", "    clustering:"]
+    for key in ("position_scale", "upsampling", "single_cluster"):
+        value = getattr(config, key)
+        text = repr(float(value)) if key == "position_scale" else str(value).lower() if key == "single_cluster" \
+            else value
+        out += [f"      # {CLUSTER_DESCRIPTIONS[key]}", f"      {key}: {text}"]
+    for name in CLASS_IDS:
+        out.append(f"      {name}:")
+        for key in ("min_samples", "min_cluster_size"):
+            out += [f"        # {CLUSTER_DESCRIPTIONS[key]}", f"        {key}: {getattr(getattr(config, name), key)}"]
+    return "\n".join(out) + "\n"
+
+
 def upsample_indices(out: int, stride: int, resized: int, original: int) -> np.ndarray:
     """For each of ``original`` image pixels, the output pixel over it (nearest neighbour): image pixel y lies over
     resized pixel ``floor((y + 0.5) * resized / original)``, which output pixel ``// stride`` covers."""

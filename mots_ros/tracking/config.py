@@ -132,9 +132,9 @@ def from_dict(params: dict, where: str = "") -> TrackerConfig:
         raise MotsError(f"{where}{e}") from None
 
 
-def load_tracker_config(path: str | os.PathLike) -> TrackerConfig:
-    """Load a ROS 2 parameter file: the ``ros__parameters`` of ``tracker_node`` (any namespace) over those of
-    ``/**``; sections of other nodes are ignored."""
+def read_node_params(path: str | os.PathLike, node: str = NODE_NAME, required: bool = True) -> dict:
+    """The ``ros__parameters`` of ``node`` (any namespace) over those of ``/**`` in a ROS 2 parameter file; other
+    nodes' sections are ignored. No section of ``node``: a MotsError, or ``{}`` unless ``required``."""
     import yaml
 
     where = f"{path}: "
@@ -146,10 +146,12 @@ def load_tracker_config(path: str | os.PathLike) -> TrackerConfig:
     except yaml.YAMLError as e:
         raise MotsError(f"{where}not valid YAML ({e})") from None
     if not isinstance(doc, dict):
-        raise MotsError(f"{where}expected '{NODE_NAME}:' (or '/**:') with 'ros__parameters:' below it")
-    sections = [k for k in doc if k == "/**"] + [k for k in doc if str(k).rstrip("/").split("/")[-1] == NODE_NAME]
+        raise MotsError(f"{where}expected '{node}:' (or '/**:') with 'ros__parameters:' below it")
+    sections = [k for k in doc if k == "/**"] + [k for k in doc if str(k).rstrip("/").split("/")[-1] == node]
     if not sections:
-        raise MotsError(f"{where}no '{NODE_NAME}:' or '/**:' section (found {', '.join(map(str, doc))})")
+        if not required:
+            return {}
+        raise MotsError(f"{where}no '{node}:' or '/**:' section (found {', '.join(map(str, doc))})")
     params: dict = {}
     for k in sections:
         body = doc[k]
@@ -160,7 +162,13 @@ def load_tracker_config(path: str | os.PathLike) -> TrackerConfig:
                 params[name] = {**params[name], **value}
             else:
                 params[name] = value
-    return from_dict(params, where)
+    return params
+
+
+def load_tracker_config(path: str | os.PathLike) -> TrackerConfig:
+    """Load a ROS 2 parameter file: the ``ros__parameters`` of ``tracker_node`` (any namespace) over those of
+    ``/**``; sections of other nodes are ignored."""
+    return from_dict(read_node_params(path), f"{path}: ")
 
 
 def _yaml_float(x: float) -> str:

@@ -1,7 +1,7 @@
 """Per-frame network outputs of the pixel-embedding family (thesis 6.2.3): class probabilities and embeddings at
-the output stride, before clustering. Saved by `mots run --save-outputs` (one ``SEQ.npz`` per sequence, float16),
-so that clustering and linking are tuned (`mots tune --outputs`) and drawn (`mots viz-pixels`) without running
-the network again.
+the output stride, before clustering. Saved by `mots run --save-outputs` (one ``SEQ.npz`` per sequence, float32:
+clustering them again gives the same detections), so that clustering and linking are tuned (`mots tune
+--outputs`) and drawn (`mots viz-pixels`) without running the network again.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class OutputRecorder:
         self.frames.append(outputs)
 
     def save(self, path: str) -> None:
-        """Write the collected frames to ``path`` (.npz, float16 maps) and start over."""
+        """Write the collected frames to ``path`` (.npz) and start over."""
         save_outputs(path, self.frames)
         self.frames = []
 
@@ -63,12 +63,12 @@ def save_outputs(path: str, frames: list[FrameOutputs]) -> None:
              stamps=np.array([f.stamp for f in frames], np.int64),
              sizes=np.array([(f.height, f.width) for f in frames], np.int64),
              resized=np.array([f.resized for f in frames], np.int64), stride=np.array(frames[0].stride, np.int64),
-             probs=np.stack([f.probs for f in frames]).astype(np.float16),
-             embeddings=np.stack([f.embeddings for f in frames]).astype(np.float16))
+             probs=np.stack([f.probs for f in frames]).astype(np.float32),
+             embeddings=np.stack([f.embeddings for f in frames]).astype(np.float32))
 
 
 def load_outputs(path: str) -> list[FrameOutputs]:
-    """The frames of a file written by :func:`save_outputs` (maps as float32); a MotsError naming a missing or
+    """The frames of a file written by :func:`save_outputs` ; a MotsError naming a missing or
     malformed file."""
     if not os.path.isfile(path):
         raise MotsError(f"{path}: no such outputs file")

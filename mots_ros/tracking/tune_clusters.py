@@ -1,0 +1,171 @@
+"""`mots tune --outputs`: random search for the clustering and linking parameters of a pixel-embedding model on
+its saved per-frame network outputs (`mots run --save-outputs`; thesis 6.2.4, tuned as in 4.1), so the network
+runs once for all trials.
+
+Each clustering trial draws a :class:`~mots_ros.tracking.cluster.ClusterConfig` (trial 0 is the thesis's
+defaults), clusters every frame once and runs the linking trials of :mod:`mots_ros.tracking.tune` (its search
+space, with the cluster linker) on those detections. Classes are clustered and linked independently, so each
+clustering trial keeps, per class, the linking parameters with the best sMOTSA; the clustering trial whose best car
+plus best pedestrian sMOTSA is highest is chosen (position scale, upsampling and the single-cluster rule are
+shared by the classes), with those linking parameters. Clustering trials run in parallel (fork workers).
+
+Clustering search space: position_scale = 0 (p 0.2) or U(0.5, 16); upsampling nearest or bilinear (p 0.5);
+single_cluster (p 0.5); per class min_samples = log-uniform integer in [2, 40] and min_cluster_size = log-uniform
+integer in [50, 3000] image pixels.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import math
+import multiprocessing
+import os
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from tqdm import tqdm
+
+from mots_ros import MotsError
+from mots_ros.data import formats
+from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config
+from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
+from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, sample_trials, score
+
+_WORK: dict = {}  # the loaded outputs and trials, set before the workers fork
+
+
+@dataclass
+class ClusterTuneResult(TuneResult):
+    """:class:`~mots_ros.tracking.tune.TuneResult` with the chosen clustering."""
+
+    clustering: ClusterConfig = None
+
+
+def load_outputs_data(outputs_dir: str, gt_dir: str, seqmap_path: str) -> dict[str, tuple]:
+    """``{seq: (gt, outputs of the frames inside the seqmap range, first, last)}`` for every seqmap sequence."""
+    from mots_ros.models.pixel_embedding.outputs import load_outputs
+
+    data = {}
+    for seq, (first, last) in formats.read_seqmap(seqmap_path).items():
+        path = os.path.join(outputs_dir, f"{seq}.npz")
+        if not os.path.isfile(path):
+            raise MotsError(f"{outputs_dir}: no outputs {seq}.npz for sequence {seq} of {seqmap_path} (written by "
+                            f"mots run --save-outputs)")
+        gt = formats.load_sequence(gt_dir, seq)
+        formats.check_frames(gt, first, last, seqmap_path)
+        frames = [f for f in load_outputs(path) if first <= f.frame <= last]
+        if frames and gt.size and (frames[0].height, frames[0].width) != gt.size:
+            raise MotsError(f"{path}: image size {frames[0].height}x{frames[0].width} differs from the ground "
+                            f"truth's {gt.size[0]}x{gt.size[1]} ({gt.source})")
+        data[seq] = (gt, frames, first, last)
+    return data
+
+
+def _log_int(rng: np.random.Generator, low: int, high: int) -> int:
+    return int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+
+
+def sample_clusterings(n: int, seed: int) -> list[ClusterConfig]:
+    """``n`` clustering trials (the module docstring's space), the first the defaults; the same for a seed."""
+    rng = np.random.default_rng(seed)
+    out = [ClusterConfig()]
+    while len(out) < n:
+        scale = 0.0 if rng.random() < 0.2 else float(f"{rng.uniform(0.5, 16):.4g}")
+        upsampling = "bilinear" if rng.random() < 0.5 else "nearest"
+        single = bool(rng.random() < 0.5)
+        car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
+        out.append(ClusterConfig(car, ped, scale, upsampling=upsampling, single_cluster=single))
+    return out
+
+
+def detections(data: dict[str, tuple], clustering: ClusterConfig) -> dict[str, tuple]:
+    """``data`` with each sequence's outputs clustered into detections (the layout of
+    :func:`mots_ros.tracking.tune.load_data`)."""
+    return {seq: (gt, [f.cluster(clustering) for f in frames], first, last)
+            for seq, (gt, frames, first, last) in data.items()}
+
+
+def best_linking(dets: dict[str, tuple], trials: int, seed: int) -> dict[str, tuple[TrackerConfig, dict]]:
+    """Per class, (the cluster-linker trial with the best sMOTSA of that class, its scores of that class)."""
+    configs = [replace(c, linker="clusters", matching="greedy")
+               for c in sample_trials(trials, seed, embedding_scale(dets))]
+    best: dict = {}
+    for cfg in configs:
+        res = score(cfg, dets)
+        for c in CLASSES:
+            scores = {k: res[c]["combined"][k] for k in SCORE_FIELDS}
+            if c not in best or scores["sMOTSA"] > best[c][1]["sMOTSA"]:
+                best[c] = (cfg, scores)
+    return best
+
+
+def _run_trial(i: int) -> tuple[int, dict]:
+    """Worker: clustering trial ``i`` with its best linking per class."""
+    dets = detections(_WORK["data"], _WORK["clusterings"][i])
+    return i, best_linking(dets, _WORK["trials"], _WORK["seed"])
+
+
+def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[ClusterConfig, TrackerConfig]:
+    """The clustering trial whose best car plus best pedestrian sMOTSA is highest (ties to the earlier trial),
+    with each class's best linking parameters."""
+    i = max(range(len(results)), key=lambda j: (sum(results[j][c][1]["sMOTSA"] for c in CLASSES), -j))
+    best = results[i]
+    return clusterings[i], TrackerConfig("greedy", best["car"][0].car, best["pedestrian"][0].pedestrian, "clusters")
+
+
+def _row(i: int, clustering: ClusterConfig, best: dict) -> dict:
+    row = {"trial": i, "position_scale": clustering.position_scale, "upsampling": clustering.upsampling,
+           "single_cluster": clustering.single_cluster}
+    for c in CLASSES:
+        row.update({f"{c}.{k}": v for k, v in asdict(getattr(clustering, c)).items()})
+    for c in CLASSES:
+        row.update({f"{c}.{k}": v for k, v in asdict(getattr(best[c][0], c)).items()})
+        row.update({f"{c}_{k}": v for k, v in best[c][1].items()})
+    return row
+
+
+def clustering_summary(clustering: ClusterConfig) -> str:
+    """One line: the chosen clustering parameters."""
+    classes = ", ".join(f"{c} min_samples={getattr(clustering, c).min_samples} min_cluster_size="
+                        f"{getattr(clustering, c).min_cluster_size}" for c in CLASSES)
+    return (f"clustering: position_scale={clustering.position_scale}, upsampling={clustering.upsampling}, "
+            f"single_cluster={clustering.single_cluster}, {classes}")
+
+
+def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
+                  jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
+                  log: str | None = None, progress: bool = True) -> ClusterTuneResult:
+    """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
+    clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
+    trial to ``log`` when given; scores the choice on ``val_seqmap`` when given."""
+    if cluster_trials < 1 or trials < 1:
+        raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
+    data = load_outputs_data(outputs_dir, gt_dir, seqmap)
+    clusterings = sample_clusterings(cluster_trials, seed)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
+    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
+    results: list = [None] * cluster_trials
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
+    try:
+        with pool, tqdm(total=cluster_trials, desc="tune clustering", unit="trial", disable=not progress) as bar:
+            done = pool.imap_unordered(_run_trial, range(cluster_trials)) if jobs > 1 else \
+                map(_run_trial, range(cluster_trials))
+            for i, best in done:
+                results[i] = best
+                bar.update()
+    finally:
+        _WORK.clear()
+    clustering, config = choose(clusterings, results)
+    if out:
+        with open(out, "w") as fh:
+            fh.write(dump_cluster_config(clustering) + dump_tracker_config(config))
+    rows = [_row(i, c, r) for i, (c, r) in enumerate(zip(clusterings, results))]
+    if log:
+        with open(log, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    train = score(config, detections(data, clustering))
+    val = score(config, detections(load_outputs_data(outputs_dir, gt_dir, val_seqmap), clustering)) \
+        if val_seqmap else None
+    return ClusterTuneResult(config, train, val, rows, clustering)

@@ -1,0 +1,113 @@
+"""The nodes running a pixel-embedding checkpoint (thesis 6.2): inference_node clusters with the clustering of a
+tuned parameter file (`mots tune --outputs`), tracker_node links with the cluster linker, and the tracks equal the
+ROS-free core's on the same frames. A clustering parameter changed at run time applies to the next frame."""
+import os
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+from std_msgs.msg import Header
+
+from helpers import synth_frames
+from mots_ros.models.pixel_embedding import build_pixel_embedding
+from mots_ros.models.streaming import StreamingModel
+from mots_ros.models.weights import build_from_checkpoint, save_checkpoint
+from mots_ros.ros import replay
+from mots_ros.ros.convert import ns_stamp, rgb_to_image
+from mots_ros.ros.launcher import Graph, LaunchArgs
+from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config, load_cluster_config
+from mots_ros.tracking.config import ClassParams, TrackerConfig, dump_tracker_config, load_tracker_config
+from mots_ros.tracking.linking import ClusterLinker
+
+FRAMES = 6
+SIZE = (64, 96)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """(checkpoint, tuned parameter file): a narrow random net whose class branch calls most pixels car, at its
+    input size of 64x96; clustering and linking values unlike the defaults."""
+    root = tmp_path_factory.mktemp("pixel_nodes")
+    torch.manual_seed(0)
+    net = build_pixel_embedding("mobilenet_v3_large", aspp_maps=16, decoder_maps=16, branch_maps=8, embedding_dim=4,
+                                temporal_layers=1, min_size=SIZE[0], max_size=SIZE[1])
+    with torch.no_grad():
+        net.class_head[-1].bias.copy_(torch.tensor([0.0, 4.0, 0.0]))
+    save_checkpoint(root / "pixel.pt", net)
+    clustering = ClusterConfig(ClassClustering(4, 96), ClassClustering(3, 96), position_scale=12.0)
+    params = ClassParams(detection_score_threshold=0.3, new_track_score_threshold=0.4, association_threshold=50.0)
+    (root / "tuned.yaml").write_text(dump_cluster_config(clustering) + dump_tracker_config(
+        TrackerConfig("greedy", params, params, "clusters")))
+    return str(root / "pixel.pt"), str(root / "tuned.yaml")
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    return synth_frames(tmp_path_factory.mktemp("synth"), FRAMES, size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def graph(files, tmp_path_factory):
+    os.environ["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + 7) % 100)
+    checkpoint, tuned = files
+    g = Graph(LaunchArgs(extra_params=[tuned], overrides={"inference_node": {"device": "cpu",
+                                                                             "checkpoint": checkpoint}}),
+              log_dir=str(tmp_path_factory.mktemp("logs"))).start()
+    replay.init()
+    client = replay.Replayer(overlay=False)
+    try:
+        client.wait_for_graph(check=g.check)
+        yield g, client
+    finally:
+        client.destroy_node()
+        rclpy.try_shutdown()
+        codes = g.stop()
+    assert codes == {"inference_node": 0, "tracker_node": 0}, \
+        f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)
+
+
+def _replay(client, frames, t0):
+    client.result = replay.ReplayResult()
+    msgs = ((i, rgb_to_image(rgb, Header(stamp=ns_stamp(t0 + i * 100_000_000), frame_id="cam")))
+            for i, rgb in enumerate(frames))
+    return replay.tracks_in_order(client.replay(msgs, timeout=120))
+
+
+def _core_tracks(files, frames):
+    checkpoint, tuned = files
+    model = build_from_checkpoint(checkpoint)
+    model.clustering = load_cluster_config(tuned)
+    stream = StreamingModel(model, device="cpu")
+    tracker = ClusterLinker(load_tracker_config(tuned))
+    dets = [d for i, rgb in enumerate(frames) for d in stream.push(rgb, i, i)] + stream.flush()
+    return [tracker.step(d) for d in dets]
+
+
+def _set_parameter(client, node: str, name: str, value) -> bool:
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    cli = client.create_client(SetParameters, f"{node}/set_parameters")
+    assert cli.wait_for_service(timeout_sec=30)
+    future = cli.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
+    rclpy.spin_until_future_complete(client, future, timeout_sec=30)
+    client.destroy_client(cli)
+    return future.result().results[0].successful
+
+
+def test_pixel_nodes_match_the_core_and_take_clustering_at_run_time(graph, files, frames):
+    g, client = graph
+    want = _core_tracks(files, frames)
+    got = _replay(client, frames, 1_700_000_000_000_000_000)
+    assert sum(len(t.track_ids) for t in want) > 0
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a.track_ids, b.track_ids)
+        np.testing.assert_array_equal(a.classes, b.classes)
+        assert [m["counts"] for m in a.masks] == [m["counts"] for m in b.masks]
+    assert not _set_parameter(client, "/inference_node", "clustering.upsampling", "cubic")  # refused
+    assert _set_parameter(client, "/inference_node", "clustering.car.min_cluster_size", 10 ** 6)
+    assert _set_parameter(client, "/inference_node", "clustering.pedestrian.min_cluster_size", 10 ** 6)
+    got = _replay(client, frames, 1_700_000_100_000_000_000)
+    assert len(got) == FRAMES and sum(len(t.track_ids) for t in got) == 0  # no cluster is that large

@@ -1,0 +1,98 @@
+"""`mots tune --outputs` (thesis 6.2.4): clustering and linking searched on saved network outputs. The outputs are
+made from the ground truth (class maps, one embedding per object plus noise), with pedestrians smaller than the
+thesis's default min_cluster_size of 650 pixels, so the defaults miss them and a search must find a smaller one."""
+import numpy as np
+import pytest
+
+from helpers import box, make_seq
+from mots_ros.cli import main
+from mots_ros.data import formats
+from mots_ros.models.pixel_embedding.outputs import FrameOutputs, load_outputs, save_outputs
+from mots_ros.tracking.cluster import ClusterConfig, load_cluster_config
+from mots_ros.tracking.config import load_tracker_config
+from mots_ros.tracking.tune import score
+from mots_ros.tracking.tune_clusters import detections, load_outputs_data, sample_clusterings, tune_clusters
+
+H, W, STRIDE, FRAMES, DIM = 64, 96, 4, 8, 4
+
+
+def objects(t: int) -> dict[int, np.ndarray]:
+    """Two cars (16x24 = 384 px) and a pedestrian (24x12 = 288 px) moving right."""
+    return {1001: box(H, W, 4, 2 + 2 * t, 20, 26 + 2 * t), 1002: box(H, W, 40, 60 - t, 56, 84 - t),
+            2001: box(H, W, 30, 30 + 3 * t, 54, 42 + 3 * t)}
+
+
+def frame_outputs(t: int, rng: np.random.Generator, base: dict) -> FrameOutputs:
+    """Outputs at stride 4 that sample the ground truth at output pixel centres."""
+    centres = np.arange(STRIDE // 2, H, STRIDE)[:, None], np.arange(STRIDE // 2, W, STRIDE)[None, :]
+    probs = np.zeros((3, H // STRIDE, W // STRIDE), np.float32)
+    probs[0] = 0.9
+    embeddings = rng.normal(0, 0.2, (DIM, H // STRIDE, W // STRIDE)).astype(np.float32)
+    for k, mask in objects(t).items():
+        on = mask[centres]
+        probs[:, on] = 0.05
+        probs[k // 1000, on] = 0.9
+        embeddings[:, on] += base[k][:, None]
+    return FrameOutputs(t, t, H, W, (H, W), STRIDE, probs, embeddings)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune_clusters")
+    rng = np.random.default_rng(0)
+    (root / "gt").mkdir()
+    (root / "out").mkdir()
+    seqmap = {}
+    for s in ("0000", "0001"):
+        base = {k: rng.normal(0, 6, DIM).astype(np.float32) for k in objects(0)}
+        formats.write_txt(make_seq([(t, k, m) for t in range(FRAMES) for k, m in objects(t).items()], s),
+                          root / "gt" / f"{s}.txt")
+        save_outputs(str(root / "out" / f"{s}.npz"), [frame_outputs(t, rng, base) for t in range(FRAMES)])
+        seqmap[s] = (0, FRAMES - 1)
+    formats.write_seqmap(seqmap, root / "train.seqmap")
+    return root
+
+
+def test_outputs_round_trip(data):
+    frames = load_outputs(str(data / "out" / "0000.npz"))
+    assert [f.frame for f in frames] == list(range(FRAMES)) and frames[0].resized == (H, W)
+    assert frames[0].probs.shape == (3, 16, 24) and frames[0].embeddings.dtype == np.float32
+
+
+def test_clustering_trials_start_at_the_thesis_defaults():
+    trials = sample_clusterings(30, seed=3)
+    assert trials[0] == ClusterConfig() and trials == sample_clusterings(30, seed=3)
+    assert all(2 <= t.car.min_samples <= 40 and 50 <= t.pedestrian.min_cluster_size <= 3000 for t in trials)
+    assert {t.upsampling for t in trials} == {"nearest", "bilinear"}
+
+
+def test_tuning_finds_clusters_the_defaults_miss(data, tmp_path):
+    out, log = tmp_path / "tuned.yaml", tmp_path / "trials.csv"
+    assert main(["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap",
+                 str(data / "train.seqmap"), "--cluster-trials", "12", "--trials", "20", "--jobs", "1",
+                 "--out", str(out), "--log", str(log)]) == 0
+    clustering, tracker = load_cluster_config(str(out)), load_tracker_config(out)
+    assert tracker.linker == "clusters"
+    assert clustering.pedestrian.min_cluster_size < 288  # the pedestrian's area: the default 650 misses it
+    train = load_outputs_data(str(data / "out"), str(data / "gt"), str(data / "train.seqmap"))
+    tuned = score(tracker, detections(train, clustering))
+    default = score(tracker, detections(train, ClusterConfig()))
+    assert default["pedestrian"]["combined"]["TP"] == 0
+    ped, car = tuned["pedestrian"]["combined"], tuned["car"]["combined"]
+    assert ped["TP"] == 2 * FRAMES and ped["IDS"] == 0 and ped["FP"] == 0, ped  # masks are coarse at stride 4
+    assert ped["sMOTSA"] > 60 and car["sMOTSA"] > 70 and car["IDS"] == 0, car
+    assert len(log.read_text().splitlines()) == 13  # header + a row per clustering trial
+
+
+def test_tuning_is_deterministic(data):
+    args = (str(data / "out"), str(data / "gt"), str(data / "train.seqmap"))
+    a = tune_clusters(*args, cluster_trials=3, trials=4, jobs=1, seed=5, progress=False)
+    b = tune_clusters(*args, cluster_trials=3, trials=4, jobs=2, seed=5, progress=False)
+    assert a.clustering == b.clustering and a.config == b.config
+
+
+def test_missing_outputs_file_is_named(data, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["tune", "--outputs", str(tmp_path / "empty"), "--gt", str(data / "gt"), "--seqmap",
+                 str(data / "train.seqmap"), "--out", str(tmp_path / "t.yaml")]) == 2
+    assert "no outputs 0000.npz for sequence 0000" in capsys.readouterr().err
