@@ -14,6 +14,7 @@ tracks within 2 s of the graph being ready.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -53,7 +54,8 @@ def start_ros2(log_dir: str):
             raise RuntimeError(f"ros2 launch exited with {proc.returncode}")
 
     def stop():
-        os.killpg(proc.pid, signal.SIGINT)
+        with contextlib.suppress(ProcessLookupError):  # ros2 launch may have exited already (a failed cycle)
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
@@ -146,6 +148,7 @@ def main() -> int:
                     tqdm.write(f"cycle {c}: clean {r['clean']}, lost {r['lost']}, first {r['first_s']:.2f} s, "
                                f"stop {r['stop_s']:.2f} s {r.get('error', '')} (logs: {log_dir})")
             rows.append(summary(name, results))
+            tqdm.write(rows[-1])  # at once: a later launcher's failure must not lose this one's figures
     finally:
         rclpy.try_shutdown()
     print(f"\n{args.cycles} cycles per launcher, {args.frames} frames of {args.size[0]}x{args.size[1]} per cycle, "

@@ -1,0 +1,190 @@
+"""Speed of the pixel-embedding pipeline (thesis 6.2) against TrackR-CNN's, on the same frames, on this CPU.
+
+Both shipped demo pipelines (or --checkpoint / --tracker-config for the pixel one) run streaming inference and
+tracking over one held-out `mots synth` sequence (seed 99) at 375x1242, side by side in one process. The pixel
+pipeline's frame time is split into network (encoder, temporal block, decoder, branches), clustering (HDBSCAN),
+upsampling (cluster masks to image resolution) and the rest of turning clusters into detections, plus linking.
+Goals (issue 12 §6): pixel frames per second >= 1.5x TrackR-CNN's, clustering <= 1/4 of the pixel frame time.
+
+Also: clustering ms per frame against the number of foreground points clustered, and the HDBSCAN implementations
+(hdbscan's algorithms, scikit-learn's, fast_hdbscan when installed) on the largest frame's points, with time and
+adjusted Rand index against hdbscan's default.
+
+    .venv/bin/python benchmarks/bench_pixel.py [--frames 20] [--checkpoint PIXEL.pt --tracker-config TUNED.yaml]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+
+import numpy as np
+
+
+class Timers:
+    """Seconds spent in wrapped functions, per frame."""
+
+    def __init__(self):
+        self.frame: dict[str, float] = defaultdict(float)
+        self.points = 0
+        self.largest: tuple[int, np.ndarray, object] | None = None  # (points, features, params) for the comparison
+
+    def wrap(self, module, name: str, key: str, points: bool = False):
+        original = getattr(module, name)
+
+        def timed(*args, **kw):
+            t = time.perf_counter()
+            out = original(*args, **kw)
+            self.frame[key] += time.perf_counter() - t
+            if points:
+                self.points += len(args[0])
+                if self.largest is None or len(args[0]) > self.largest[0]:
+                    self.largest = (len(args[0]), args[0].copy(), args[1], args[2])
+            return out
+
+        setattr(module, name, timed)
+
+    def take(self) -> tuple[dict[str, float], int]:
+        out, n = dict(self.frame), self.points
+        self.frame.clear()
+        self.points = 0
+        return out, n
+
+
+def run_pipeline(stream, tracker, images, timers: Timers | None = None) -> list[dict]:
+    """Per frame: {'total', 'network+', 'linking', ...} seconds (and 'points' with timers)."""
+    rows = []
+    for i, image in enumerate(images):
+        t = time.perf_counter()
+        dets = stream.push(image, i, i)
+        t_push = time.perf_counter() - t
+        t = time.perf_counter()
+        for d in dets:
+            tracker.step(d)
+        t_link = time.perf_counter() - t
+        row = {"push": t_push, "linking": t_link}
+        if timers is not None:
+            parts, row["points"] = timers.take()
+            row.update(parts)
+        row["total"] = t_push + t_link
+        rows.append(row)
+    for d in stream.flush():
+        tracker.step(d)
+    return rows
+
+
+def compare_hdbscan(features: np.ndarray, params, cell_area: float) -> list[tuple[str, float, float]]:
+    """(implementation, seconds, ARI against hdbscan's default) on the same points and parameters."""
+    import hdbscan
+    from sklearn.cluster import HDBSCAN
+    from sklearn.metrics import adjusted_rand_score
+
+    size = max(2, round(params.min_cluster_size / cell_area))
+    k = max(1, min(params.min_samples, len(features) - 1))
+    runs = {f"hdbscan {a}": (lambda a=a: hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k, algorithm=a,
+                                                            allow_single_cluster=True).fit_predict(features))
+            for a in ("best", "boruvka_kdtree", "prims_kdtree")}
+    runs["sklearn"] = lambda: HDBSCAN(min_cluster_size=size, min_samples=k,
+                                      allow_single_cluster=True).fit_predict(features)
+    try:
+        import fast_hdbscan
+
+        runs["fast_hdbscan"] = lambda: fast_hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k,
+                                                            allow_single_cluster=True).fit_predict(features)
+    except ImportError:
+        print("fast_hdbscan not installed (pip install fast_hdbscan): left out of the comparison")
+    out, reference = [], None
+    for name, fn in runs.items():
+        fn()  # first call: compilation (numba) and imports
+        t = time.perf_counter()
+        labels = fn()
+        seconds = time.perf_counter() - t
+        reference = labels if reference is None else reference
+        out.append((name, seconds, adjusted_rand_score(reference, labels)))
+    return out
+
+
+def main() -> int:
+    import torch
+
+    from mots_ros.cli import _size
+    from mots_ros.data.synth import generate
+    from mots_ros.data.windows import list_frames, read_image
+    from mots_ros.engine.build import build_stream, demo_files
+    from mots_ros.tracking import cluster
+    from mots_ros.tracking.cluster import load_cluster_config
+    from mots_ros.tracking.config import load_tracker_config
+    from mots_ros.tracking.linking import make_tracker
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--size", type=_size, default=(375, 1242))
+    ap.add_argument("--checkpoint", help="pixel-embedding checkpoint (default: the shipped pixel demo weights)")
+    ap.add_argument("--tracker-config", help="its tuned parameters (default: the pixel demo weights')")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if not (args.checkpoint and args.tracker_config):
+        checkpoint, tuned = demo_files("pixel_embedding")
+        args.checkpoint, args.tracker_config = args.checkpoint or checkpoint, args.tracker_config or tuned
+    pixel = build_stream(args.checkpoint, "cpu", clustering=load_cluster_config(args.tracker_config))
+    trackrcnn = build_stream(demo_files("trackrcnn")[0], "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(tmp, sequences=1, frames=args.frames + 2, size=args.size, seed=99)
+        images = [read_image(p) for p in list_frames(os.path.join(tmp, "images", "0000")).values()]
+    warm, images = images[:2], images[2:]
+    for stream in (pixel, trackrcnn):  # one-time costs (allocator, numba, thread pools) before timing
+        run_pipeline(stream, make_tracker(load_tracker_config(demo_files("trackrcnn")[1]))
+                     if stream is trackrcnn else make_tracker(load_tracker_config(args.tracker_config)), warm)
+    timers = Timers()
+    timers.wrap(cluster, "cluster_points", "clustering", points=True)
+    timers.wrap(cluster, "_upsampled_labels", "upsampling")
+    from mots_ros.models.pixel_embedding import outputs
+
+    timers.wrap(outputs, "cluster_frame", "postprocess")
+    rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(args.tracker_config)), images, timers)
+    rows_t = run_pipeline(trackrcnn, make_tracker(load_tracker_config(demo_files("trackrcnn")[1])), images)
+    report(rows_p, rows_t, args)
+    if timers.largest is not None:
+        n, features, params, cell_area = timers.largest
+        print(f"\nHDBSCAN implementations on the largest frame's points ({n} points, {features.shape[1]}-d):")
+        for name, seconds, ari in compare_hdbscan(features, params, cell_area):
+            print(f"  {name:<22} {1000 * seconds:9.1f} ms   ARI {ari:.3f}")
+    return 0
+
+
+def report(rows_p: list[dict], rows_t: list[dict], args) -> None:
+    ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
+    total_p, total_t = ms(rows_p, "total"), ms(rows_t, "total")
+    post, clus, up = ms(rows_p, "postprocess"), ms(rows_p, "clustering"), ms(rows_p, "upsampling")
+    print(f"{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads (mean ms per frame)")
+    print(f"{'pipeline':<16} {'total':>8} {'network':>8} {'cluster':>8} {'upsample':>8} {'rest':>8} {'linking':>8} "
+          f"{'frames/s':>8}")
+    print(f"{'pixel':<16} {total_p:8.1f} {ms(rows_p, 'push') - post:8.1f} {clus:8.1f} {up:8.1f} "
+          f"{post - clus - up:8.1f} {ms(rows_p, 'linking'):8.1f} {1000 / total_p:8.2f}")
+    print(f"{'trackrcnn':<16} {total_t:8.1f} {ms(rows_t, 'push'):8.1f} {'-':>8} {'-':>8} {'-':>8} "
+          f"{ms(rows_t, 'linking'):8.1f} {1000 / total_t:8.2f}")
+    ratio, share = total_t / total_p, clus / total_p
+    print(f"pixel / trackrcnn frames per second: {ratio:.2f}x (goal >= 1.5: {'met' if ratio >= 1.5 else 'MISSED'}); "
+          f"clustering {100 * share:.0f} % of the pixel frame time (goal <= 25 %: "
+          f"{'met' if share <= 0.25 else 'MISSED'})")
+    points = np.array([r["points"] for r in rows_p])
+    cms = np.array([1000 * r.get("clustering", 0.0) for r in rows_p])
+    print("\nclustering ms per frame against foreground points clustered:")
+    for i in np.argsort(points):
+        print(f"  {points[i]:7d} points {cms[i]:9.1f} ms")
+    if len(points) > 1 and points.std() > 0:
+        slope = np.polyfit(points, cms, 1)[0]
+        print(f"  least-squares slope: {1000 * slope:.1f} ms per 1000 points")
+
+
+if __name__ == "__main__":
+    from mots_ros import MotsError
+
+    try:
+        sys.exit(main())
+    except MotsError as e:
+        sys.exit(f"bench_pixel: {e}")
