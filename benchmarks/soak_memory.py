@@ -4,6 +4,7 @@ size of each node process is sampled every --every seconds. Reported per node: R
 and the slope of a least-squares line through the samples after --warmup minutes (goal: flat, within a few MB).
 
     .venv/bin/python benchmarks/soak_memory.py [--minutes 30] [--rate 10] [--size 188 620] [--csv rss.csv]
+        [--plot rss.png]
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=5.0, help="seconds between RSS samples")
     ap.add_argument("--warmup", type=float, default=3.0, help="minutes left out of the slope")
     ap.add_argument("--csv", help="write the samples (seconds, RSS MB per node)")
+    ap.add_argument("--plot", help="draw RSS over time per node as this PNG")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="soak_memory_")
@@ -103,7 +105,27 @@ def main() -> int:
         slope = np.polyfit(late[:, 0] / 60, late[:, k], 1)[0] if len(late) > 1 else float("nan")
         print(f"{name:<16} {late[0, k] if len(late) else float('nan'):>15.1f} MB {data[-1, k]:>12.1f} MB "
               f"{slope:>14.3f} MB/min")
+    if args.plot:
+        plot(data, names, args)
     return 0
+
+
+def plot(data: np.ndarray, names: list[str], args) -> None:
+    """RSS per node against minutes, the warm-up shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for k, name in enumerate(names, 1):
+        ax.plot(data[:, 0] / 60, data[:, k], label=name)
+    ax.axvspan(0, args.warmup, color="0.9", label="warm-up (left out of the slope)")
+    ax.set(xlabel="minutes", ylabel="RSS (MB)", title=f"node memory, {args.rate:g} Hz replay")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=100)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":
