@@ -84,6 +84,38 @@ def cmd_viz(args) -> int:
     return 0
 
 
+def cmd_viz_pixels(args) -> int:
+    from mots_ros.viz.pixels import viz_pixels
+
+    out = viz_pixels(args.out, args.frame, checkpoint=args.checkpoint, outputs=args.outputs, images=args.images,
+                     device=args.device, pca_pixels=args.pca_pixels)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_viz_pixels(sub) -> None:
+    """`mots viz-pixels` (thesis Fig. 6.7)."""
+    v = sub.add_parser("viz-pixels", help="one frame of a pixel-embedding model as a picture: image, classes, "
+                                          "embeddings (PCA), clusters (thesis Fig. 6.7)",
+                       description="Draw one frame of the pixel-embedding family as one PNG of four panels "
+                                   "(thesis 6.2, Fig. 6.7): the input image, the class map (background / car / "
+                                   "pedestrian), the embeddings projected to RGB by PCA (first three principal "
+                                   "components, 1st-99th percentile to 0..255) and the clusters over the image. "
+                                   "The outputs come from a checkpoint run over --images or from a file of "
+                                   "mots run --save-outputs (clustered with the thesis's parameters).")
+    src = v.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="CKPT", help="pixel_embedding checkpoint (needs --images)")
+    src.add_argument("--outputs", metavar="SEQ.npz", help="network outputs saved by mots run --save-outputs")
+    v.add_argument("--images", metavar="DIR", help="folder of the sequence's frames (FRAME.png/.jpg); optional "
+                                                   "with --outputs (without it the image panel is empty)")
+    v.add_argument("--frame", type=int, required=True, metavar="N", help="the frame to draw")
+    v.add_argument("--out", required=True, metavar="PNG", help="the PNG file to write")
+    v.add_argument("--pca-pixels", choices=("foreground", "all"), default="foreground",
+                   help="pixels the PCA is fitted on (default foreground: not background, all when under 10)")
+    v.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    v.set_defaults(func=cmd_viz_pixels)
+
+
 def cmd_perturb(args) -> int:
     from mots_ros.eval.perturb import Perturbation, perturb_dir
 
@@ -277,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True, help="output folder, or a file ending in .mp4")
     v.add_argument("--fps", type=float, default=10.0, help="video frame rate (default 10)")
     v.set_defaults(func=cmd_viz)
+    _add_viz_pixels(sub)
     q = sub.add_parser("perturb", help="derive a result set from ground truth by known perturbations",
                        description="Write results that differ from the ground truth by dropped, shifted and eroded "
                                    "masks, swapped and re-started ids, false positives and detections in ignore "
