@@ -88,7 +88,7 @@ def cmd_viz_pixels(args) -> int:
     from mots_ros.viz.pixels import viz_pixels
 
     out = viz_pixels(args.out, args.frame, checkpoint=args.checkpoint, outputs=args.outputs, images=args.images,
-                     device=args.device, pca_pixels=args.pca_pixels)
+                     device=args.device, pca_pixels=args.pca_pixels, tracker_config=args.tracker_config)
     print(f"wrote {out}")
     return 0
 
@@ -102,7 +102,8 @@ def _add_viz_pixels(sub) -> None:
                                    "pedestrian), the embeddings projected to RGB by PCA (first three principal "
                                    "components, 1st-99th percentile to 0..255) and the clusters over the image. "
                                    "The outputs come from a checkpoint run over --images or from a file of "
-                                   "mots run --save-outputs (clustered with the thesis's parameters).")
+                                   "mots run --save-outputs, clustered with the clustering of --tracker-config "
+                                   "(a file of mots tune --outputs) or the thesis's parameters.")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", metavar="CKPT", help="pixel_embedding checkpoint (needs --images)")
     src.add_argument("--outputs", metavar="SEQ.npz", help="network outputs saved by mots run --save-outputs")
@@ -113,6 +114,8 @@ def _add_viz_pixels(sub) -> None:
     v.add_argument("--pca-pixels", choices=("foreground", "all"), default="foreground",
                    help="pixels the PCA is fitted on (default foreground: not background, all when under 10)")
     v.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    v.add_argument("--tracker-config", metavar="TUNED.yaml", help="cluster with this file's inference_node "
+                                                                  "clustering parameters (mots tune --outputs)")
     v.set_defaults(func=cmd_viz_pixels)
 
 

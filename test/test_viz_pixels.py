@@ -217,3 +217,17 @@ def test_missing_frames_and_wrong_files_are_errors_naming_them(saved, checkpoint
     _fails(capsys, ["--outputs", str(ckpt), "--frame", "1", "--out", out], str(ckpt), "network outputs")
     _fails(capsys, ["--outputs", str(path), "--frame", "3", "--out", str(tmp_path / "no" / "fig.png")],
            "cannot write the figure")
+
+
+def test_a_tuned_files_clustering_draws_the_clusters(saved, tmp_path):
+    from mots_ros.tracking.cluster import ClassClustering, dump_cluster_config
+
+    path, images = saved
+    huge = ClassClustering(5, 10 ** 6)
+    tuned = tmp_path / "tuned.yaml"
+    tuned.write_text(dump_cluster_config(ClusterConfig(huge, huge)))  # no cluster of this frame is that large
+    out = tmp_path / "fig.png"
+    assert main(["viz-pixels", "--outputs", str(path), "--images", str(images), "--frame", "4", "--out", str(out),
+                 "--tracker-config", str(tuned)]) == 0
+    photo, _, _, clusters = _panels(out)
+    assert (clusters == photo).all()  # nothing tinted: the file's clustering was used, not the defaults

@@ -202,7 +202,8 @@ def frame_paths(images: str, frame: int) -> dict[int, str]:
     return paths
 
 
-def outputs_from_checkpoint(checkpoint: str, images: str, frame: int, device: str | None = None
+def outputs_from_checkpoint(checkpoint: str, images: str, frame: int, device: str | None = None,
+                            clustering: ClusterConfig | None = None
                             ) -> tuple[FrameOutputs, FrameDetections, np.ndarray]:
     """(outputs, clusters, image) of frame ``frame`` of the folder ``images`` by a pixel-embedding checkpoint.
 
@@ -213,7 +214,7 @@ def outputs_from_checkpoint(checkpoint: str, images: str, frame: int, device: st
     from mots_ros.engine.build import build_stream
 
     paths = frame_paths(images, frame)
-    stream = build_stream(checkpoint, device, model_type="pixel_embedding")
+    stream = build_stream(checkpoint, device, model_type="pixel_embedding", clustering=clustering)
     stream.model.recorder = recorder = OutputRecorder()
     order = list(paths)
     at = order.index(frame)
@@ -228,22 +229,27 @@ def outputs_from_checkpoint(checkpoint: str, images: str, frame: int, device: st
 
 
 def viz_pixels(out: str, frame: int, checkpoint: str | None = None, outputs: str | None = None,
-               images: str | None = None, device: str | None = None, pca_pixels: str = "foreground") -> str:
+               images: str | None = None, device: str | None = None, pca_pixels: str = "foreground",
+               tracker_config: str | None = None) -> str:
     """Write the figure of ``frame`` (:func:`render_pixels`) as the PNG ``out``, from a ``checkpoint`` run over
-    ``images`` or from a saved ``outputs`` file (with the image from ``images`` when given); returns ``out``."""
+    ``images`` or from a saved ``outputs`` file (with the image from ``images`` when given), clustered with the
+    clustering of ``tracker_config`` (a tuned file; the thesis's defaults without one); returns ``out``."""
+    from mots_ros.tracking.cluster import load_cluster_config
+
     if (checkpoint is None) == (outputs is None):
         raise MotsError("give either --checkpoint (with --images) or --outputs")
     if pca_pixels not in PCA_PIXELS:
         raise MotsError(f"PCA pixels must be one of {', '.join(PCA_PIXELS)}, got {pca_pixels!r}")
     output_file(out, "figure")
+    clustering = load_cluster_config(tracker_config) if tracker_config else None
     if checkpoint is not None:
         if images is None:
             raise MotsError("--checkpoint needs --images DIR (the frames to run the network on)")
-        frame_outputs, detections, image = outputs_from_checkpoint(checkpoint, images, frame, device)
+        frame_outputs, detections, image = outputs_from_checkpoint(checkpoint, images, frame, device, clustering)
     else:
         frame_outputs, detections = frame_from_file(outputs, frame), None
         image = read_image(frame_paths(images, frame)[frame]) if images is not None else None
-    figure = render_pixels(frame_outputs, image, detections, pca_pixels=pca_pixels)
+    figure = render_pixels(frame_outputs, image, detections, config=clustering, pca_pixels=pca_pixels)
     try:
         Image.fromarray(figure).save(out, format="PNG")
     except OSError as e:
