@@ -16,8 +16,11 @@ LOSSES = ("batch_hard", "batch_all", "p_quantile", "contrastive")
 
 
 def pairwise_distances(E: torch.Tensor) -> torch.Tensor:
-    """(N, N) Euclidean distances; exact zeros (gradient 0) where embeddings coincide."""
-    sq = (E[:, None, :] - E[None, :, :]).pow(2).sum(-1)
+    """(N, N) Euclidean distances from the Gram matrix (N x N memory and a matrix product, not N x N x D: the
+    5000 pixel embeddings of a pixel-embedding window take 0.1 GB, not 1.6 GB, and a tenth of the time); exact zeros
+    (gradient 0) on the diagonal and where the squared distance rounds to zero or below."""
+    norms = E.pow(2).sum(1)
+    sq = (norms[:, None] + norms[None, :] - 2 * E @ E.T).fill_diagonal_(0)
     nonzero = sq > 0
     return torch.where(nonzero, sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt(), torch.zeros_like(sq))
 
