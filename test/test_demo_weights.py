@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER
+from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER, PIXEL_CHECKPOINT, PIXEL_TRACKER, demo_files
 from mots_ros.models.weights import build_from_checkpoint
 from mots_ros.tracking.config import load_tracker_config
 
@@ -16,3 +16,14 @@ def test_demo_weights_ship_and_load():
     assert model.receptive_field == 5
     cfg = load_tracker_config(DEMO_TRACKER)
     assert cfg.car.detection_score_threshold > 0 and cfg.pedestrian.keep_alive >= 0
+
+
+def test_pixel_demo_weights_ship_with_their_tuned_clustering_and_linking():
+    from mots_ros.tracking.cluster import ClusterConfig, load_cluster_config
+
+    assert demo_files("pixel_embedding") == (PIXEL_CHECKPOINT, PIXEL_TRACKER)
+    assert os.path.getsize(PIXEL_CHECKPOINT) <= 20 * 1024 * 1024
+    model = build_from_checkpoint(PIXEL_CHECKPOINT, model_type="pixel_embedding")
+    assert model.config["backbone"] == "mobilenet_v3_large" and model.config["embedding_dim"] == 16
+    clustering, linking = load_cluster_config(PIXEL_TRACKER), load_tracker_config(PIXEL_TRACKER)
+    assert isinstance(clustering, ClusterConfig) and linking.linker == "clusters"

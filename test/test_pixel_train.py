@@ -140,11 +140,10 @@ def test_infer_track_and_run_take_pixel_checkpoints(data, trained, tmp_path, cap
     assert main(["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
                  str(tmp_path / "res"), "--checkpoint", model, "--device", "cpu"]) == 0  # the cluster linker
     assert (tmp_path / "res" / f"{seq}.txt").exists()
-    capsys.readouterr()
-    for command in (["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
-                     str(tmp_path / "demo")], ["demo", "--out", str(tmp_path / "demo")]):
-        assert main(command + ["--model", "pixel_embedding"]) == 2
-        assert "--model pixel_embedding: no pixel_embedding demo weights are shipped yet" in capsys.readouterr().err
+    # the shipped pixel demo weights and their tuned clustering + linking
+    assert main(["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--out",
+                 str(tmp_path / "demo"), "--model", "pixel_embedding", "--device", "cpu"]) == 0
+    assert (tmp_path / "demo" / f"{seq}.txt").exists()
 
 
 def test_freeze_bn_keeps_batch_norm_statistics_and_parameters(data, tmp_path):

@@ -13,19 +13,17 @@ from mots_ros.models.streaming import StreamingModel
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "trackrcnn_demo.pt")
 DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
-# family -> (checkpoint, tuned tracker file) shipped in mots_ros/weights; no pixel_embedding weights yet (issue 12 §5)
-DEMO_WEIGHTS = {"trackrcnn": (DEMO_CHECKPOINT, DEMO_TRACKER)}
-DEMO_MODELS = ("trackrcnn", "pixel_embedding")
+PIXEL_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "pixel_embedding_demo.pt")
+PIXEL_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_tracker_demo.yaml")  # clustering + linking
+# family -> (checkpoint, tuned parameter file) shipped in mots_ros/weights
+DEMO_WEIGHTS = {"trackrcnn": (DEMO_CHECKPOINT, DEMO_TRACKER), "pixel_embedding": (PIXEL_CHECKPOINT, PIXEL_TRACKER)}
+DEMO_MODELS = tuple(DEMO_WEIGHTS)
 
 
 def demo_files(model: str = "trackrcnn") -> tuple[str, str]:
-    """(checkpoint, tracker file) of the shipped demo weights of family ``model`` (``--model``); a MotsError when
-    none are shipped."""
-    if model not in DEMO_MODELS:
-        raise MotsError(f"--model must be one of {', '.join(DEMO_MODELS)}, got {model!r}")
+    """(checkpoint, tuned parameter file) of the shipped demo weights of family ``model`` (``--model``)."""
     if model not in DEMO_WEIGHTS:
-        raise MotsError(f"--model {model}: no {model} demo weights are shipped yet (issue 12 §5); pass a "
-                        f"--checkpoint written by mots train (and a --tracker-config)")
+        raise MotsError(f"--model must be one of {', '.join(DEMO_MODELS)}, got {model!r}")
     return DEMO_WEIGHTS[model]
 
 
