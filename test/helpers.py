@@ -32,3 +32,29 @@ def synth_frames(root, n: int, seed: int = 5, size=(188, 620)) -> list:
 
     generate(str(root), sequences=1, frames=n, size=size, seed=seed)
     return [read_image(p) for p in list_frames(str(root / "images" / "0000")).values()]
+
+
+def running_graph(args, log_dir, domain_offset: int = 0, **client_options):
+    """Generator for a module fixture: the two nodes of ``args`` (a LaunchArgs) as processes on a private DDS
+    domain and a Replayer client matched with them; yields (graph, client), then stops both and asserts that
+    every node exited 0 (their log tails otherwise)."""
+    import os
+
+    import rclpy
+
+    from mots_ros.ros import replay
+    from mots_ros.ros.launcher import Graph
+
+    os.environ["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + domain_offset) % 100)
+    g = Graph(args, log_dir=str(log_dir)).start()
+    replay.init()
+    client = replay.Replayer(**client_options)
+    try:
+        client.wait_for_graph(check=g.check)
+        yield g, client
+    finally:
+        client.destroy_node()
+        rclpy.try_shutdown()
+        codes = g.stop()
+    assert codes == {"inference_node": 0, "tracker_node": 0}, \
+        f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)

@@ -9,7 +9,7 @@ import rclpy
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from helpers import synth_frames
+from helpers import running_graph, synth_frames
 from mots_ros.data import rle
 from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER
 from mots_ros.models.streaming import StreamingModel
@@ -32,21 +32,8 @@ def frames(tmp_path_factory):
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     """The two nodes as processes (demo weights, their tuned tracker), a private DDS domain, and a client."""
-    os.environ["ROS_DOMAIN_ID"] = str(100 + os.getpid() % 100)
-    logs = tmp_path_factory.mktemp("logs")
-    g = Graph(LaunchArgs(extra_params=[DEMO_TRACKER], overrides={"inference_node": {"device": "cpu"}}),
-              log_dir=str(logs)).start()
-    replay.init()
-    client = replay.Replayer(overlay=False, instance_image=True)
-    try:
-        client.wait_for_graph(check=g.check)
-        yield g, client
-    finally:
-        client.destroy_node()
-        rclpy.try_shutdown()
-        codes = g.stop()
-    assert codes == {"inference_node": 0, "tracker_node": 0}, \
-        f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)
+    args = LaunchArgs(extra_params=[DEMO_TRACKER], overrides={"inference_node": {"device": "cpu"}})
+    yield from running_graph(args, tmp_path_factory.mktemp("logs"), overlay=False, instance_image=True)
 
 
 def _messages(frames, t0: int, frame_id: str = "cam_front", encoding: str = "rgb8"):

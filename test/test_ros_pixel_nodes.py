@@ -1,7 +1,6 @@
 """The nodes running a pixel-embedding checkpoint (thesis 6.2): inference_node clusters with the clustering of a
 tuned parameter file (`mots tune --outputs`), tracker_node links with the cluster linker, and the tracks equal the
 ROS-free core's on the same frames. A clustering parameter changed at run time applies to the next frame."""
-import os
 
 import numpy as np
 import pytest
@@ -9,13 +8,13 @@ import rclpy
 import torch
 from std_msgs.msg import Header
 
-from helpers import synth_frames
+from helpers import running_graph, synth_frames
 from mots_ros.models.pixel_embedding import build_pixel_embedding
 from mots_ros.models.streaming import StreamingModel
 from mots_ros.models.weights import build_from_checkpoint, save_checkpoint
 from mots_ros.ros import replay
 from mots_ros.ros.convert import ns_stamp, rgb_to_image
-from mots_ros.ros.launcher import Graph, LaunchArgs
+from mots_ros.ros.launcher import LaunchArgs
 from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config, load_cluster_config
 from mots_ros.tracking.config import ClassParams, TrackerConfig, dump_tracker_config, load_tracker_config
 from mots_ros.tracking.linking import ClusterLinker
@@ -49,22 +48,9 @@ def frames(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graph(files, tmp_path_factory):
-    os.environ["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + 7) % 100)
     checkpoint, tuned = files
-    g = Graph(LaunchArgs(extra_params=[tuned], overrides={"inference_node": {"device": "cpu",
-                                                                             "checkpoint": checkpoint}}),
-              log_dir=str(tmp_path_factory.mktemp("logs"))).start()
-    replay.init()
-    client = replay.Replayer(overlay=False)
-    try:
-        client.wait_for_graph(check=g.check)
-        yield g, client
-    finally:
-        client.destroy_node()
-        rclpy.try_shutdown()
-        codes = g.stop()
-    assert codes == {"inference_node": 0, "tracker_node": 0}, \
-        f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)
+    args = LaunchArgs(extra_params=[tuned], overrides={"inference_node": {"device": "cpu", "checkpoint": checkpoint}})
+    yield from running_graph(args, tmp_path_factory.mktemp("logs"), domain_offset=7, overlay=False)
 
 
 def _replay(client, frames, t0):
