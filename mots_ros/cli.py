@@ -364,12 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--log", metavar="TRIALS.csv", help="also write every trial's parameters and scores as CSV")
     u.set_defaults(func=cmd_tune)
 
-    tr = sub.add_parser("train", help="train TrackR-CNN on a KITTI MOTS layout",
-                        description="Train TrackR-CNN (thesis ch. 3-4) on DATA/images/SEQ/*.png + "
+    tr = sub.add_parser("train", help="train a TrackR-CNN or pixel-embedding model on a KITTI MOTS layout",
+                        description="Train the model family of the config (TrackR-CNN, thesis ch. 3-4, or pixel "
+                                    "embeddings, 6.2) on DATA/images/SEQ/*.png + "
                                     "DATA/instances_txt/SEQ.txt (what `mots synth` writes). Multi-GPU: "
                                     "torchrun --nproc_per_node N -m mots_ros.cli train ...")
     tr.add_argument("--config", required=True, help="YAML with model: and train: sections, e.g. "
-                                                    "config/trackrcnn_small.yaml")
+                                                    "config/trackrcnn_small.yaml or config/pixel_embedding_small.yaml")
     tr.add_argument("--data", required=True, help="data root holding images/ and instances_txt/")
     tr.add_argument("--train-seqmap", required=True, help="seqmap of the training sequences")
     tr.add_argument("--val-seqmap", help="seqmap of validation sequences (scored with mots eval)")

@@ -64,6 +64,8 @@ def test_clustering_trials_start_at_the_thesis_defaults():
     assert trials[0] == ClusterConfig() and trials == sample_clusterings(30, seed=3)
     assert all(2 <= t.car.min_samples <= 40 and 50 <= t.pedestrian.min_cluster_size <= 3000 for t in trials)
     assert {t.upsampling for t in trials} == {"nearest", "bilinear"}
+    scales = [t.position_scale for t in trials[1:]]
+    assert 0.0 in scales and all(s == 0 or 1 <= s <= 128 for s in scales) and max(scales) > 32
 
 
 def test_tuning_finds_clusters_the_defaults_miss(data, tmp_path):
