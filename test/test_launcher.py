@@ -137,6 +137,25 @@ def test_a_node_whose_clean_up_hangs_still_ends(tmp_path):
     assert "clean-up did not finish in 3 s" in out and "in destroy_node" in out, out
 
 
+SLOW_EXIT = NODE.replace("import sys\n", """import atexit, sys, time
+
+def teardown():  # the exit-time work that took > 10 s under load: module finalisation, library destructors
+    print("exit teardown", flush=True)
+    time.sleep(30)
+
+atexit.register(teardown)
+""", 1)
+
+
+def test_a_stopped_node_ends_without_the_exit_time_teardown(tmp_path):
+    """Under CPU load the launcher's SIGABRT found a cleanly stopped inference_node still inside exit() (gdb:
+    _dl_fini, the shared libraries' destructors) 10 s after SIGINT, with no stack: faulthandler is off by then.
+    After its clean-up a node ends at once, running nothing registered for the process's exit."""
+    code, out, seconds = _interrupted(tmp_path, SLOW_EXIT)
+    assert code == 0 and "cleaned up" in out and "exit teardown" not in out, (code, out)
+    assert seconds < 10, seconds
+
+
 STUCK = NODE.replace('''        print("up", flush=True)''', '''        print("up", flush=True)
         self.create_timer(0.1, self.block)
 

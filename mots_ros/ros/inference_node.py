@@ -14,7 +14,6 @@ lookahead, e.g. at the end of a bag) and ``~/reset`` (forget the sequence). Para
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import rclpy
@@ -199,9 +198,10 @@ class InferenceLogic:
         return response
 
 
-def main(args=None) -> int:
-    return run_node(node_class(InferenceLogic, "inference_node", args), "inference_node", args)
+def main(args=None) -> None:
+    """Run the node until Ctrl-C; ends the process (:func:`mots_ros.ros.spin.run_node`)."""
+    run_node(node_class(InferenceLogic, "inference_node", args), "inference_node", args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

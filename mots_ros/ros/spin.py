@@ -7,7 +7,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from typing import NoReturn
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -58,7 +59,30 @@ def _stop_watchdog(name: str, seconds: float = STOP_S) -> None:
     threading.Thread(target=watch, daemon=True, name="stop-watchdog").start()
 
 
-def run_node(node_class, name: str, args=None) -> int:
+def run_node(node_class, name: str, args=None) -> NoReturn:
+    """Run the node until Ctrl-C, then end the process at once with the status (0, or 1 for a start-up error):
+    see :func:`_end_process`."""
+    _end_process(_run(node_class, name, args))
+
+
+def _end_process(status: int) -> None:
+    """Leave without the interpreter's and the C libraries' exit-time teardown: the node's entities and rclpy are
+    shut down and its logs closed by now, and what remains (finalising every module, then the destructors of the
+    hundreds of shared libraries torch and the middleware load) only costs time. Under CPU load that time ran past
+    the launcher's 10 s grace: its SIGABRT found the process inside ``exit()`` -> ``_dl_fini`` (gdb), after
+    Python's finalisation had turned off faulthandler and the stop watchdogs, so the node was reported killed
+    (status -6) with no stack (benchmarks/soak_memory.py beside a training run; reproduced with
+    soak_nodes.py-style cycles during training)."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
+def _run(node_class, name: str, args=None) -> int:
     interrupts = _Interrupts()
     signal.signal(signal.SIGINT, interrupts)
     _stop_watchdog(name)

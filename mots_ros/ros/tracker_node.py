@@ -10,7 +10,6 @@ parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/rese
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections import OrderedDict
 
@@ -198,9 +197,10 @@ class TrackerLogic:
         return response
 
 
-def main(args=None) -> int:
-    return run_node(node_class(TrackerLogic, "tracker_node", args), "tracker_node", args)
+def main(args=None) -> None:
+    """Run the node until Ctrl-C; ends the process (:func:`mots_ros.ros.spin.run_node`)."""
+    run_node(node_class(TrackerLogic, "tracker_node", args), "tracker_node", args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
