@@ -9,9 +9,10 @@ from mots_ros.cli import main
 from mots_ros.data import formats
 from mots_ros.models.pixel_embedding.outputs import FrameOutputs, load_outputs, save_outputs
 from mots_ros.tracking.cluster import ClusterConfig, load_cluster_config
-from mots_ros.tracking.config import load_tracker_config
+from mots_ros.tracking.config import ClassParams, TrackerConfig, load_tracker_config
 from mots_ros.tracking.tune import score
-from mots_ros.tracking.tune_clusters import detections, load_outputs_data, sample_clusterings, tune_clusters
+from mots_ros.tracking.tune_clusters import (GROUP, choose, detections, load_outputs_data, sample_clusterings,
+                                             tune_clusters)
 
 H, W, STRIDE, FRAMES, DIM = 64, 96, 4, 8, 4
 
@@ -60,18 +61,39 @@ def test_outputs_round_trip(data):
 
 
 def test_clustering_trials_start_at_the_thesis_defaults():
-    trials = sample_clusterings(30, seed=3)
-    assert trials[0] == ClusterConfig() and trials == sample_clusterings(30, seed=3)
+    trials = sample_clusterings(200, seed=3)
+    assert trials[0] == ClusterConfig() and trials == sample_clusterings(200, seed=3)
     assert all(2 <= t.car.min_samples <= 40 and 50 <= t.pedestrian.min_cluster_size <= 3000 for t in trials)
     assert {t.upsampling for t in trials} == {"nearest", "bilinear"}
     scales = [t.position_scale for t in trials[1:]]
     assert 0.0 in scales and all(s == 0 or 1 <= s <= 128 for s in scales) and max(scales) > 32
+    common = [(t.position_scale, t.upsampling, t.single_cluster) for t in trials]
+    for g in range(0, 200, GROUP):  # a group shares the common parameters, draws its own per-class ones
+        cars = [(t.car.min_samples, t.car.min_cluster_size) for t in trials[g:g + GROUP]]
+        assert len(set(common[g:g + GROUP])) == 1 and len(set(cars)) == len(cars)
+
+
+def _result(car: float, ped: float) -> dict:
+    """A trial's best linking per class: (its config, its scores), the config telling the trial apart."""
+    return {c: (TrackerConfig(car=ClassParams(keep_alive=round(car)), pedestrian=ClassParams(keep_alive=round(ped))),
+                {"sMOTSA": v}) for c, v in (("car", car), ("pedestrian", ped))}
+
+
+def test_each_class_takes_its_best_trial_of_the_winning_group():
+    trials = sample_clusterings(2 * GROUP, seed=1)
+    # group 0: car best in trial 1 (50), pedestrian best in trial 2 (40): 90 together, although no single trial
+    # of it beats trial 5's 70 + 10 = 80; group 1's best pair is 70 + 15 = 85
+    scores = [(10, 10), (50, 5), (5, 40), (20, 20), (30, 15), (70, 10), (1, 1), (2, 2)]
+    clustering, config = choose(trials, [_result(*s) for s in scores])
+    assert clustering.car == trials[1].car and clustering.pedestrian == trials[2].pedestrian
+    assert clustering.position_scale == trials[1].position_scale == trials[2].position_scale
+    assert config.car.keep_alive == 50 and config.pedestrian.keep_alive == 40 and config.linker == "clusters"
 
 
 def test_tuning_finds_clusters_the_defaults_miss(data, tmp_path):
     out, log = tmp_path / "tuned.yaml", tmp_path / "trials.csv"
     assert main(["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap",
-                 str(data / "train.seqmap"), "--cluster-trials", "12", "--trials", "20", "--jobs", "1",
+                 str(data / "train.seqmap"), "--cluster-trials", "20", "--trials", "20", "--jobs", "1",
                  "--out", str(out), "--log", str(log)]) == 0
     clustering, tracker = load_cluster_config(str(out)), load_tracker_config(out)
     assert tracker.linker == "clusters"
@@ -83,7 +105,7 @@ def test_tuning_finds_clusters_the_defaults_miss(data, tmp_path):
     ped, car = tuned["pedestrian"]["combined"], tuned["car"]["combined"]
     assert ped["TP"] == 2 * FRAMES and ped["IDS"] == 0 and ped["FP"] == 0, ped  # masks are coarse at stride 4
     assert ped["sMOTSA"] > 60 and car["sMOTSA"] > 70 and car["IDS"] == 0, car
-    assert len(log.read_text().splitlines()) == 13  # header + a row per clustering trial
+    assert len(log.read_text().splitlines()) == 21  # header + a row per clustering trial
 
 
 def test_tuning_is_deterministic(data):

@@ -23,6 +23,7 @@ import csv
 import math
 import multiprocessing
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -53,15 +54,26 @@ class TuneResult:
 def load_data(det_dir: str, gt_dir: str, seqmap_path: str) -> dict[str, tuple]:
     """``{seq: (gt, detection frames inside the seqmap range, first, last)}`` for every sequence of the seqmap."""
     files = detection_files(det_dir)
-    data = {}
-    for seq, (first, last) in formats.read_seqmap(seqmap_path).items():
+
+    def read(seq: str) -> tuple[str, list]:
         if seq not in files:
             raise MotsError(f"{det_dir}: no detections {seq}.txt for sequence {seq} of {seqmap_path}")
+        return files[seq], read_detections(files[seq])
+
+    return load_with_gt(gt_dir, seqmap_path, read)
+
+
+def load_with_gt(gt_dir: str, seqmap_path: str, read: Callable[[str], tuple[str, list]]) -> dict[str, tuple]:
+    """``{seq: (gt, frames inside the seqmap range, first, last)}``; ``read(seq)`` gives (the file it read, its
+    per-frame items with ``frame``, ``height`` and ``width``), whose image size must be the ground truth's."""
+    data = {}
+    for seq, (first, last) in formats.read_seqmap(seqmap_path).items():
+        path, items = read(seq)
         gt = formats.load_sequence(gt_dir, seq)
         formats.check_frames(gt, first, last, seqmap_path)
-        frames = [f for f in read_detections(files[seq]) if first <= f.frame <= last]
+        frames = [f for f in items if first <= f.frame <= last]
         if frames and gt.size and (frames[0].height, frames[0].width) != gt.size:
-            raise MotsError(f"{files[seq]}: image size {frames[0].height}x{frames[0].width} differs from the "
+            raise MotsError(f"{path}: image size {frames[0].height}x{frames[0].width} differs from the "
                             f"ground truth's {gt.size[0]}x{gt.size[1]} ({gt.source})")
         data[seq] = (gt, frames, first, last)
     return data

@@ -5,9 +5,12 @@ runs once for all trials.
 Each clustering trial draws a :class:`~mots_ros.tracking.cluster.ClusterConfig` (trial 0 is the thesis's
 defaults), clusters every frame once and runs the linking trials of :mod:`mots_ros.tracking.tune` (its search
 space, with the cluster linker) on those detections. Classes are clustered and linked independently, so each
-clustering trial keeps, per class, the linking parameters with the best sMOTSA; the clustering trial whose best car
-plus best pedestrian sMOTSA is highest is chosen (position scale, upsampling and the single-cluster rule are
-shared by the classes), with those linking parameters. Clustering trials run in parallel (fork workers).
+clustering trial keeps, per class, the linking parameters with the best sMOTSA. Position scale, upsampling and the
+single-cluster rule are common to the classes: trials come in groups of :data:`GROUP` that share them, and each
+class takes its best trial of a group, so a group of n trials tries n x n per-class pairs. The group whose best
+car plus best pedestrian sMOTSA is highest is chosen, with those trials' linking parameters; the chosen
+clustering is scored once more as a whole (exact for nearest upsampling; bilinear lets the classes' clusters
+compete for boundary pixels). Clustering trials run in parallel (fork workers).
 
 Clustering search space: position_scale = 0 (p 0.1) or log-uniform in [1, 128] (on held-out frames of the
 first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: their embeddings separate classes
@@ -27,10 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mots_ros import MotsError
-from mots_ros.data import formats
 from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config
 from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
-from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, sample_trials, score
+from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials, score
 
 _WORK: dict = {}  # the loaded outputs and trials, set before the workers fork
 
@@ -46,36 +48,39 @@ def load_outputs_data(outputs_dir: str, gt_dir: str, seqmap_path: str) -> dict[s
     """``{seq: (gt, outputs of the frames inside the seqmap range, first, last)}`` for every seqmap sequence."""
     from mots_ros.models.pixel_embedding.outputs import load_outputs
 
-    data = {}
-    for seq, (first, last) in formats.read_seqmap(seqmap_path).items():
+    def read(seq: str) -> tuple[str, list]:
         path = os.path.join(outputs_dir, f"{seq}.npz")
         if not os.path.isfile(path):
             raise MotsError(f"{outputs_dir}: no outputs {seq}.npz for sequence {seq} of {seqmap_path} (written by "
                             f"mots run --save-outputs)")
-        gt = formats.load_sequence(gt_dir, seq)
-        formats.check_frames(gt, first, last, seqmap_path)
-        frames = [f for f in load_outputs(path) if first <= f.frame <= last]
-        if frames and gt.size and (frames[0].height, frames[0].width) != gt.size:
-            raise MotsError(f"{path}: image size {frames[0].height}x{frames[0].width} differs from the ground "
-                            f"truth's {gt.size[0]}x{gt.size[1]} ({gt.source})")
-        data[seq] = (gt, frames, first, last)
-    return data
+        return path, load_outputs(path)
+
+    return load_with_gt(gt_dir, seqmap_path, read)
 
 
 def _log_int(rng: np.random.Generator, low: int, high: int) -> int:
     return int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
 
 
+GROUP = 4  # clustering trials that share position scale, upsampling and the single-cluster rule
+
+
 def sample_clusterings(n: int, seed: int) -> list[ClusterConfig]:
-    """``n`` clustering trials (the module docstring's space), the first the defaults; the same for a seed."""
+    """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
+    consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
+    trial is the defaults, and its group shares their common parameters."""
     rng = np.random.default_rng(seed)
-    out = [ClusterConfig()]
+    default = ClusterConfig()
+    out = [default]
     while len(out) < n:
-        scale = 0.0 if rng.random() < 0.1 else float(f"{math.exp(rng.uniform(0, math.log(128))):.4g}")
-        upsampling = "bilinear" if rng.random() < 0.5 else "nearest"
-        single = bool(rng.random() < 0.5)
+        if len(out) % GROUP == 0:
+            scale = 0.0 if rng.random() < 0.1 else float(f"{math.exp(rng.uniform(0, math.log(128))):.4g}")
+            shared = {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
+                      "single_cluster": bool(rng.random() < 0.5)}
+        elif len(out) < GROUP:
+            shared = {k: getattr(default, k) for k in ("position_scale", "upsampling", "single_cluster")}
         car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
-        out.append(ClusterConfig(car, ped, scale, upsampling=upsampling, single_cluster=single))
+        out.append(ClusterConfig(car, ped, **shared))
     return out
 
 
@@ -107,11 +112,21 @@ def _run_trial(i: int) -> tuple[int, dict]:
 
 
 def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[ClusterConfig, TrackerConfig]:
-    """The clustering trial whose best car plus best pedestrian sMOTSA is highest (ties to the earlier trial),
-    with each class's best linking parameters."""
-    i = max(range(len(results)), key=lambda j: (sum(results[j][c][1]["sMOTSA"] for c in CLASSES), -j))
-    best = results[i]
-    return clusterings[i], TrackerConfig("greedy", best["car"][0].car, best["pedestrian"][0].pedestrian, "clusters")
+    """Per group of trials that share the common parameters, each class's best trial (its best linking's sMOTSA;
+    a class's clusters depend only on its own parameters and the common ones); the group whose best car plus
+    best pedestrian sMOTSA is highest wins (ties to the earlier group), combining the two trials' per-class
+    clustering and linking parameters."""
+    def best_of(group: range, c: str) -> int:
+        return max(group, key=lambda j: (results[j][c][1]["sMOTSA"], -j))
+
+    groups = [range(g, min(g + GROUP, len(results))) for g in range(0, len(results), GROUP)]
+    picks = [{c: best_of(g, c) for c in CLASSES} for g in groups]
+    k = max(range(len(groups)), key=lambda g: (sum(results[picks[g][c]][c][1]["sMOTSA"] for c in CLASSES), -g))
+    car, ped = picks[k]["car"], picks[k]["pedestrian"]
+    clustering = replace(clusterings[car], pedestrian=clusterings[ped].pedestrian)
+    config = TrackerConfig("greedy", results[car]["car"][0].car, results[ped]["pedestrian"][0].pedestrian,
+                           "clusters")
+    return clustering, config
 
 
 def _row(i: int, clustering: ClusterConfig, best: dict) -> dict:
