@@ -65,7 +65,7 @@ def run_node(node_class, name: str, args=None) -> NoReturn:
     _end_process(_run(node_class, name, args))
 
 
-def _end_process(status: int) -> None:
+def _end_process(status: int) -> NoReturn:
     """Leave without the interpreter's and the C libraries' exit-time teardown: the node's entities and rclpy are
     shut down and its logs closed by now, and what remains (finalising every module, then the destructors of the
     hundreds of shared libraries torch and the middleware load) only costs time. Under CPU load that time ran past

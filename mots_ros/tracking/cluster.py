@@ -68,10 +68,13 @@ CLUSTER_DESCRIPTIONS = {
 }
 
 
+COMMON_FIELDS = ("position_scale", "upsampling", "single_cluster")  # the ClusterConfig fields both classes share
+
+
 def cluster_params(config: ClusterConfig) -> dict:
     """Flat parameters (``car.min_samples``, ...) of ``config``, as the inference node declares them under
     ``clustering.``."""
-    out = {k: getattr(config, k) for k in ("position_scale", "upsampling", "single_cluster")}
+    out = {k: getattr(config, k) for k in COMMON_FIELDS}
     for name in CLASS_IDS:
         out.update({f"{name}.{k}": getattr(getattr(config, name), k) for k in ("min_samples", "min_cluster_size")})
     return out
@@ -85,7 +88,7 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
     default = ClusterConfig()
     if not isinstance(values, dict):
         raise MotsError(f"{where}clustering: expected a mapping, got {values!r}")
-    known = {"position_scale", "upsampling", "single_cluster", *CLASS_IDS}
+    known = {*COMMON_FIELDS, *CLASS_IDS}
     if set(values) - known:
         raise MotsError(f"{where}unknown key 'clustering.{sorted(set(values) - known)[0]}'")
     classes = {}
@@ -137,7 +140,7 @@ def load_cluster_config(path: str) -> ClusterConfig | None:
 def dump_cluster_config(config: ClusterConfig) -> str:
     """The ``/**/inference_node`` section holding ``config`` as its ``clustering`` parameters (commented)."""
     out = ["/**/inference_node:", "  ros__parameters:", "    clustering:"]
-    for key in ("position_scale", "upsampling", "single_cluster"):
+    for key in COMMON_FIELDS:
         value = getattr(config, key)
         text = repr(float(value)) if key == "position_scale" else str(value).lower() if key == "single_cluster" \
             else value

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mots_ros import MotsError
-from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config
+from mots_ros.tracking.cluster import COMMON_FIELDS, ClassClustering, ClusterConfig, dump_cluster_config
 from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
 from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials, score
 
@@ -65,6 +65,13 @@ def _log_int(rng: np.random.Generator, low: int, high: int) -> int:
 GROUP = 4  # clustering trials that share position scale, upsampling and the single-cluster rule
 
 
+def _common(rng: np.random.Generator) -> dict:
+    """Random values of the :data:`~mots_ros.tracking.cluster.COMMON_FIELDS` (the module docstring's space)."""
+    scale = 0.0 if rng.random() < 0.1 else float(f"{math.exp(rng.uniform(0, math.log(128))):.4g}")
+    return {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
+            "single_cluster": bool(rng.random() < 0.5)}
+
+
 def sample_clusterings(n: int, seed: int) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
@@ -72,15 +79,11 @@ def sample_clusterings(n: int, seed: int) -> list[ClusterConfig]:
     rng = np.random.default_rng(seed)
     default = ClusterConfig()
     out = [default]
-    while len(out) < n:
-        if len(out) % GROUP == 0:
-            scale = 0.0 if rng.random() < 0.1 else float(f"{math.exp(rng.uniform(0, math.log(128))):.4g}")
-            shared = {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
-                      "single_cluster": bool(rng.random() < 0.5)}
-        elif len(out) < GROUP:
-            shared = {k: getattr(default, k) for k in ("position_scale", "upsampling", "single_cluster")}
-        car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
-        out.append(ClusterConfig(car, ped, **shared))
+    for start in range(0, n, GROUP):
+        common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng)
+        for _ in range(max(start, 1), min(start + GROUP, n)):
+            car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
+            out.append(ClusterConfig(car, ped, **common))
     return out
 
 
