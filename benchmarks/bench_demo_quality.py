@@ -5,7 +5,7 @@ model and the tuned tracker on them exactly as `mots run` does, scores them with
 family's goal (sMOTSA for cars and for pedestrians). Exit status 1 when the goal is missed.
 
     .venv/bin/python benchmarks/bench_demo_quality.py [--model trackrcnn|pixel_embedding]
-        [--checkpoint CKPT --tracker-config YAML] [--seed 99] [--size 375x1242]
+        [--checkpoint CKPT --tracker-config YAML] [--seed 99] [--size 375x1242] [--precision bfloat16]
 
 --model: the shipped demo weights of that family and their tuned parameters (goal sMOTSA >= 70 for TrackR-CNN,
 >= 65 for pixel embeddings); --checkpoint / --tracker-config replace them (a pixel file's clustering applies).
@@ -13,6 +13,8 @@ family's goal (sMOTSA for cars and for pedestrians). Exit status 1 when the goal
 --size renders the held-out sequences at another resolution (default 375x1242, KITTI's, what the demo weights were
 last trained on; e.g. 188x620, the size of their first three stages: the model's input size is the checkpoint's
 either way, so only the sharpness of the frames and of the ground truth changes).
+
+--precision: the stream's precision (float32, the default; bfloat16: what it costs in quality).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def main() -> int:
     from mots_ros.engine.build import DEMO_MODELS, build_stream, demo_files
     from mots_ros.tracking.cluster import load_cluster_config
     from mots_ros.engine.infer import run_sequences
+    from mots_ros.models.streaming import PRECISIONS
     from mots_ros.eval.evaluate import evaluate
     from mots_ros.eval.report import format_table
     from mots_ros.tracking.config import load_tracker_config
@@ -47,12 +50,14 @@ def main() -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--size", type=_size, default=DEMO_SIZE,
                     help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
+    ap.add_argument("--precision", default="float32", choices=PRECISIONS)
     args = ap.parse_args()
     # loaded (a missing or bad file named) before the held-out data is written
     if not (args.checkpoint and args.tracker_config):
         checkpoint, tracker = demo_files(args.model)
         args.checkpoint, args.tracker_config = args.checkpoint or checkpoint, args.tracker_config or tracker
-    stream = build_stream(args.checkpoint, args.device, clustering=load_cluster_config(args.tracker_config))
+    stream = build_stream(args.checkpoint, args.device, clustering=load_cluster_config(args.tracker_config),
+                          precision=args.precision)
     tracker_config = load_tracker_config(args.tracker_config)
     goal = GOALS[stream.model.arch]
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +74,7 @@ def main() -> int:
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
     frames = args.sequences * args.frames
     print(f"\n{frames} held-out frames (seed {args.seed}, {args.size[0]}x{args.size[1]}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
-          f"inference + tracking)")
+          f"inference + tracking, {args.precision})")
     ok = True
     for cls in ("car", "pedestrian"):
         value = results[cls]["combined"]["sMOTSA"]

@@ -8,9 +8,14 @@ Goals (issue 12 §6): pixel frames per second >= 1.5x TrackR-CNN's, clustering <
 
 Also: clustering ms per frame against the number of foreground points clustered, and the HDBSCAN implementations
 (hdbscan's algorithms, scikit-learn's, fast_hdbscan when installed) on the largest frame's points, with time and
-adjusted Rand index against hdbscan's default.
+adjusted Rand index against hdbscan's default, and on one object alone (a frame with one car: does the
+implementation return it as a single cluster?).
+
+--precision: one or more stream precisions (default float32 and bfloat16), each timed for both pipelines on the
+same frames (bfloat16: autocast; fast on CPUs with AVX-512 BF16 or AMX).
 
     .venv/bin/python benchmarks/bench_pixel.py [--frames 20] [--checkpoint PIXEL.pt --tracker-config TUNED.yaml]
+        [--precision float32 bfloat16]
 """
 from __future__ import annotations
 
@@ -31,9 +36,11 @@ class Timers:
         self.frame: dict[str, float] = defaultdict(float)
         self.points = 0
         self.largest: tuple[int, np.ndarray, object] | None = None  # (points, features, params) for the comparison
+        self._originals: list[tuple[object, str, object]] = []
 
     def wrap(self, module, name: str, key: str, points: bool = False):
         original = getattr(module, name)
+        self._originals.append((module, name, original))
 
         def timed(*args, **kw):
             t = time.perf_counter()
@@ -46,6 +53,11 @@ class Timers:
             return out
 
         setattr(module, name, timed)
+
+    def unwrap(self) -> None:
+        """Restore the wrapped functions."""
+        while self._originals:
+            setattr(*self._originals.pop())
 
     def take(self) -> tuple[dict[str, float], int]:
         out, n = dict(self.frame), self.points
@@ -76,14 +88,11 @@ def run_pipeline(stream, tracker, images, timers: Timers | None = None) -> list[
     return rows
 
 
-def compare_hdbscan(features: np.ndarray, params, cell_area: float) -> list[tuple[str, float, float]]:
-    """(implementation, seconds, ARI against hdbscan's default) on the same points and parameters."""
+def hdbscan_runs(features: np.ndarray, size: int, k: int) -> dict:
+    """Implementation -> a function labelling ``features`` with these parameters (single clusters allowed)."""
     import hdbscan
     from sklearn.cluster import HDBSCAN
-    from sklearn.metrics import adjusted_rand_score
 
-    size = max(2, round(params.min_cluster_size / cell_area))
-    k = max(1, min(params.min_samples, len(features) - 1))
     runs = {f"hdbscan {a}": (lambda a=a: hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k, algorithm=a,
                                                             allow_single_cluster=True).fit_predict(features))
             for a in ("best", "boruvka_kdtree", "prims_kdtree")}
@@ -95,6 +104,18 @@ def compare_hdbscan(features: np.ndarray, params, cell_area: float) -> list[tupl
         runs["fast_hdbscan"] = lambda: fast_hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k,
                                                             allow_single_cluster=True).fit_predict(features)
     except ImportError:
+        pass
+    return runs
+
+
+def compare_hdbscan(features: np.ndarray, params, cell_area: float) -> list[tuple[str, float, float]]:
+    """(implementation, seconds, ARI against hdbscan's default) on the same points and parameters."""
+    from sklearn.metrics import adjusted_rand_score
+
+    size = max(2, round(params.min_cluster_size / cell_area))
+    k = max(1, min(params.min_samples, len(features) - 1))
+    runs = hdbscan_runs(features, size, k)
+    if "fast_hdbscan" not in runs:
         print("fast_hdbscan not installed (pip install fast_hdbscan): left out of the comparison")
     out, reference = [], None
     for name, fn in runs.items():
@@ -107,6 +128,17 @@ def compare_hdbscan(features: np.ndarray, params, cell_area: float) -> list[tupl
     return out
 
 
+def single_object(points: int = 400, dim: int = 18, size: int = 41, k: int = 5) -> dict[str, tuple[int, int]]:
+    """Implementation -> (clusters, points in them) on one Gaussian blob: a frame with one object of a class,
+    which the clustering must keep (single clusters allowed)."""
+    features = np.random.default_rng(0).normal(0, 1, (points, dim)).astype(np.float32)
+    out = {}
+    for name, fn in hdbscan_runs(features, size, k).items():
+        labels = fn()
+        out[name] = (int(labels.max(initial=-1) + 1), int((labels >= 0).sum()))
+    return out
+
+
 def main() -> int:
     import torch
 
@@ -114,6 +146,8 @@ def main() -> int:
     from mots_ros.data.synth import generate
     from mots_ros.data.windows import list_frames, read_image
     from mots_ros.engine.build import build_stream, demo_files
+    from mots_ros.models.pixel_embedding import outputs
+    from mots_ros.models.streaming import PRECISIONS
     from mots_ros.tracking import cluster
     from mots_ros.tracking.cluster import load_cluster_config
     from mots_ros.tracking.config import load_tracker_config
@@ -125,42 +159,49 @@ def main() -> int:
     ap.add_argument("--checkpoint", help="pixel-embedding checkpoint (default: the shipped pixel demo weights)")
     ap.add_argument("--tracker-config", help="its tuned parameters (default: the pixel demo weights')")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=PRECISIONS)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not (args.checkpoint and args.tracker_config):
         checkpoint, tuned = demo_files("pixel_embedding")
         args.checkpoint, args.tracker_config = args.checkpoint or checkpoint, args.tracker_config or tuned
-    pixel = build_stream(args.checkpoint, "cpu", clustering=load_cluster_config(args.tracker_config))
-    trackrcnn = build_stream(demo_files("trackrcnn")[0], "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         generate(tmp, sequences=1, frames=args.frames + 2, size=args.size, seed=99)
         images = [read_image(p) for p in list_frames(os.path.join(tmp, "images", "0000")).values()]
     warm, images = images[:2], images[2:]
-    for stream in (pixel, trackrcnn):  # one-time costs (allocator, numba, thread pools) before timing
-        run_pipeline(stream, make_tracker(load_tracker_config(demo_files("trackrcnn")[1]))
-                     if stream is trackrcnn else make_tracker(load_tracker_config(args.tracker_config)), warm)
+    pixel_tracker, trackrcnn_tracker = args.tracker_config, demo_files("trackrcnn")[1]
     timers = Timers()
-    timers.wrap(cluster, "cluster_points", "clustering", points=True)
-    timers.wrap(cluster, "_upsampled_labels", "upsampling")
-    from mots_ros.models.pixel_embedding import outputs
-
-    timers.wrap(outputs, "cluster_frame", "postprocess")
-    rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(args.tracker_config)), images, timers)
-    rows_t = run_pipeline(trackrcnn, make_tracker(load_tracker_config(demo_files("trackrcnn")[1])), images)
-    report(rows_p, rows_t, args)
+    for precision in args.precision:
+        pixel = build_stream(args.checkpoint, "cpu", clustering=load_cluster_config(args.tracker_config),
+                             precision=precision)
+        trackrcnn = build_stream(demo_files("trackrcnn")[0], "cpu", precision=precision)
+        for stream, tuned in ((pixel, pixel_tracker), (trackrcnn, trackrcnn_tracker)):
+            # one-time costs (allocator, numba, thread pools, kernel selection) before timing
+            run_pipeline(stream, make_tracker(load_tracker_config(tuned)), warm)
+        timers.wrap(cluster, "cluster_points", "clustering", points=True)
+        timers.wrap(cluster, "_upsampled_labels", "upsampling")
+        timers.wrap(outputs, "cluster_frame", "postprocess")
+        rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
+        timers.unwrap()
+        rows_t = run_pipeline(trackrcnn, make_tracker(load_tracker_config(trackrcnn_tracker)), images)
+        report(rows_p, rows_t, args, precision)
     if timers.largest is not None:
         n, features, params, cell_area = timers.largest
         print(f"\nHDBSCAN implementations on the largest frame's points ({n} points, {features.shape[1]}-d):")
         for name, seconds, ari in compare_hdbscan(features, params, cell_area):
             print(f"  {name:<22} {1000 * seconds:9.1f} ms   ARI {ari:.3f}")
+    print("\none object (400 points of one 18-d Gaussian blob, min_cluster_size 41, k 5): clusters, points in them")
+    for name, (clusters, members) in single_object().items():
+        print(f"  {name:<22} {clusters:3d} clusters {members:5d} points")
     return 0
 
 
-def report(rows_p: list[dict], rows_t: list[dict], args) -> None:
+def report(rows_p: list[dict], rows_t: list[dict], args, precision: str) -> None:
     ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
     total_p, total_t = ms(rows_p, "total"), ms(rows_t, "total")
     post, clus, up = ms(rows_p, "postprocess"), ms(rows_p, "clustering"), ms(rows_p, "upsampling")
-    print(f"{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads (mean ms per frame)")
+    print(f"\n{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads, {precision} "
+          f"(mean ms per frame)")
     print(f"{'pipeline':<16} {'total':>8} {'network':>8} {'cluster':>8} {'upsample':>8} {'rest':>8} {'linking':>8} "
           f"{'frames/s':>8}")
     print(f"{'pixel':<16} {total_p:8.1f} {ms(rows_p, 'push') - post:8.1f} {clus:8.1f} {up:8.1f} "

@@ -172,7 +172,8 @@ def cmd_train(args) -> int:
 def cmd_infer(args) -> int:
     from mots_ros.engine.infer import infer
 
-    n = infer(args.checkpoint, args.images, args.out, lookahead=args.lookahead, device=args.device)
+    n = infer(args.checkpoint, args.images, args.out, lookahead=args.lookahead, device=args.device,
+              precision=args.precision)
     print(f"wrote {n} detections to {args.out}")
     return 0
 
@@ -182,7 +183,7 @@ def cmd_run(args) -> int:
 
     run(args.images, args.seqmap, args.out, checkpoint=args.checkpoint, tracker_config=args.tracker_config,
         device=args.device, lookahead=args.lookahead, detections_dir=args.save_detections, model=args.model,
-        outputs_dir=args.save_outputs)
+        outputs_dir=args.save_outputs, precision=args.precision)
     print(f"wrote results to {args.out}")
     return 0
 
@@ -250,6 +251,12 @@ def cmd_bag(args) -> int:
     else:
         print(f"wrote {bag.tracks_to_txt(args.tracks_bag, args.images_bag, args.out, args.topic, args.sequence)}")
     return 0
+
+
+def _precision_argument(parser) -> None:
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16"),
+                        help="float32 (default); bfloat16: autocast, about 2x faster on CPUs with AVX-512 BF16 or "
+                             "AMX; float16: CUDA only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -391,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("--out", required=True, help="detections file to write")
     inf.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one; 0: causal)")
     inf.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    _precision_argument(inf)
     inf.set_defaults(func=cmd_infer)
 
     rn = sub.add_parser("run", help="inference and tracking of every sequence of a seqmap",
@@ -407,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--tracker-config", help="tracker YAML (default: the parameters tuned for the checkpoint)")
     rn.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one)")
     rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    _precision_argument(rn)
     rn.add_argument("--save-detections", metavar="DIR", help="also write the detections (DIR/SEQ.txt), e.g. for "
                                                              "mots tune")
     rn.add_argument("--save-outputs", metavar="DIR", help="pixel-embedding models: also write the per-pixel network "

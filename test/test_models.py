@@ -340,7 +340,9 @@ def test_streaming_short_sequence_and_errors():
     with pytest.raises(MotsError, match="size changed"):
         stream.push(np.zeros((H + 2, W, 3), np.uint8), 1, 1)
     with pytest.raises(MotsError, match="CUDA"):
-        StreamingModel(model, half=True)
+        StreamingModel(model, precision="float16")
+    with pytest.raises(MotsError, match="precision must be one of"):
+        StreamingModel(model, precision="int8")
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
@@ -401,8 +403,8 @@ def test_build_stream_applies_input_size_lookahead_threshold(checkpoint):
     if not torch.cuda.is_available():
         with pytest.raises(MotsError, match="cuda:0: no CUDA device"):
             build_stream(str(path), "cuda:0")
-        stream = build_stream(str(path), "cuda:0", half=True, fallback=warnings.append)
-        assert stream.device.type == "cpu" and not stream.half and len(warnings) == 2
+        stream = build_stream(str(path), "cuda:0", precision="float16", fallback=warnings.append)
+        assert stream.device.type == "cpu" and stream.precision == "float32" and len(warnings) == 2
 
 
 def test_checkpoint_with_pickled_objects_is_refused(tmp_path):

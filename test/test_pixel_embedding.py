@@ -138,6 +138,29 @@ def test_streaming_equals_batch_forward(position, stride, lookahead):
     torch.testing.assert_close(streamed, logits, atol=1e-4, rtol=1e-4)
 
 
+def test_bfloat16_stream_runs_the_network_in_bfloat16_close_to_float32():
+    """precision 'bfloat16' (autocast): the branches compute in bfloat16, the class logits stay within bfloat16's
+    rounding of the float32 stream's, and the detections' score and embedding arrays come out float32."""
+    net = narrow(temporal_layers=1, temporal_init="random").eval()
+    seen = []
+    net.class_head.register_forward_hook(lambda mod, inp, out: seen.append(out.detach().float().clone()))
+    dtypes = []
+    net.embedding_head.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    images = frames(3, seed=2)
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        stream = StreamingModel(net, precision=precision)
+        dets = [d for i, im in enumerate(images) for d in stream.push(im, i, i)] + stream.flush()
+        assert [d.frame for d in dets] == [0, 1, 2]
+        assert all(d.scores.dtype == np.float32 and d.embeddings.dtype == np.float32 for d in dets)
+        runs[precision] = torch.cat(seen)
+        seen.clear()
+    assert dtypes == [torch.float32] * 3 + [torch.bfloat16] * 3
+    a, b = runs["float32"], runs["bfloat16"]
+    assert not torch.equal(a, b)
+    assert (a - b).abs().max().item() < 0.05 * a.abs().max().item()
+
+
 def test_input_resize_keeps_outputs_at_image_size():
     net = narrow(temporal_layers=0)
     net.set_input_size(24, 40)

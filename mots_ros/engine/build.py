@@ -45,13 +45,14 @@ def resolve_device(device: str | None, fallback: Callable[[str], None] | None = 
 
 def build_stream(checkpoint: str | None = None, device: str | torch.device | None = None,
                  lookahead: int | None = None, score_threshold: float | None = None,
-                 input_size: tuple[int, int] = (0, 0), model_type: str = "auto", half: bool = False,
+                 input_size: tuple[int, int] = (0, 0), model_type: str = "auto", precision: str = "float32",
                  fallback: Callable[[str], None] | None = None, clustering=None) -> StreamingModel:
     """The :class:`StreamingModel` of ``checkpoint`` (None: the shipped demo weights) on ``device``.
 
     ``lookahead`` None: the checkpoint's; ``input_size`` (min, max) side after resizing, 0: the checkpoint's;
-    ``model_type`` ``'auto'`` or the arch the checkpoint must have. With ``fallback`` (a warning callback) an
-    unavailable GPU and half precision off CUDA fall back to the CPU / float32 instead of failing. ``clustering``
+    ``model_type`` ``'auto'`` or the arch the checkpoint must have. ``precision``: float32, bfloat16 or float16
+    (:class:`StreamingModel`). With ``fallback`` (a warning callback) an unavailable GPU and float16 off CUDA fall
+    back to the CPU / float32 instead of failing. ``clustering``
     (a :class:`~mots_ros.tracking.cluster.ClusterConfig`): the clustering of a pixel-embedding model (None: the
     thesis's defaults; TrackR-CNN models have none).
     """
@@ -62,11 +63,12 @@ def build_stream(checkpoint: str | None = None, device: str | torch.device | Non
             raise MotsError(f"no checkpoint given and the demo weights {DEMO_CHECKPOINT} are not installed")
         checkpoint = DEMO_CHECKPOINT
     device = device if isinstance(device, torch.device) else resolve_device(device, fallback)
-    if half and device.type != "cuda" and fallback is not None:
-        fallback("half precision needs a CUDA device; running in float32")
-        half = False
+    if precision == "float16" and device.type != "cuda" and fallback is not None:
+        fallback("float16 precision needs a CUDA device; running in float32")
+        precision = "float32"
     model = build_from_checkpoint(checkpoint, model_type)
     model.set_input_size(*input_size)
     if clustering is not None and hasattr(model, "clustering"):
         model.clustering = clustering
-    return StreamingModel(model, lookahead=lookahead, device=device, score_threshold=score_threshold, half=half)
+    return StreamingModel(model, lookahead=lookahead, device=device, score_threshold=score_threshold,
+                          precision=precision)

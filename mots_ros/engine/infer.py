@@ -33,10 +33,11 @@ def infer_frames(stream: StreamingModel, image_dir: str, desc: str = "infer", fi
     return out + stream.flush()
 
 
-def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, device: str | None = None) -> int:
+def infer(checkpoint: str, images: str, out: str, lookahead: int | None = None, device: str | None = None,
+          precision: str = "float32") -> int:
     """`mots infer`: detections of one sequence folder written in the TrackR-CNN detection format."""
     output_file(out, "detections file", make_folder=True)
-    stream = build_stream(checkpoint, device, lookahead)
+    stream = build_stream(checkpoint, device, lookahead, precision=precision)
     detections = infer_frames(stream, images)
     write_detections(out, detections)
     return sum(len(d) for d in detections)
@@ -102,7 +103,7 @@ def default_tracker(arch: str) -> TrackerConfig:
 
 def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, tracker_config: str | None = None,
         device: str | None = None, lookahead: int | None = None, detections_dir: str | None = None,
-        model: str = "trackrcnn", outputs_dir: str | None = None) -> None:
+        model: str = "trackrcnn", outputs_dir: str | None = None, precision: str = "float32") -> None:
     """`mots run`: the shipped demo weights of family ``model`` and their tuned tracker unless a checkpoint is
     given. A tracker file's ``inference_node`` clustering parameters (`mots tune --outputs`) cluster the
     outputs of pixel-embedding models."""
@@ -112,5 +113,5 @@ def run(images: str, seqmap: str, out: str, checkpoint: str | None = None, track
         checkpoint, tuned = demo_files(model)
         tracker_config = tracker_config or tuned
     clustering = load_cluster_config(tracker_config) if tracker_config else None
-    run_sequences(build_stream(checkpoint, device, lookahead, clustering=clustering), images, seqmap, out,
-                  tracker_config, detections_dir, outputs_dir)
+    run_sequences(build_stream(checkpoint, device, lookahead, clustering=clustering, precision=precision), images,
+                  seqmap, out, tracker_config, detections_dir, outputs_dir)

@@ -13,6 +13,7 @@ Note: a model trained with the centred window (lookahead k = L) and streamed wit
 from __future__ import annotations
 
 from collections import deque
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -23,28 +24,34 @@ from mots_ros.tracking.types import FrameDetections
 from .base import StreamableNet
 from .temporal import TemporalStream
 
+PRECISIONS = ("float32", "bfloat16", "float16")
+
 
 class StreamingModel:
     """Streaming inference: one :meth:`push` per frame -> 0 or 1 :class:`FrameDetections`.
 
     Args:
-        model: a :class:`~mots_ros.models.base.StreamableNet` (moved to ``device``, put in eval mode, half
-            precision with ``half``).
+        model: a :class:`~mots_ros.models.base.StreamableNet` (moved to ``device``, put in eval mode, cast to
+            float16 with ``precision`` ``'float16'``).
         lookahead: future frames k in a frame's window (None: the model's ``lookahead``, the centred window it was
             trained with); the detections of frame t come out when frame t + k is pushed.
         score_threshold: keep detections scoring at least this (None: all the model returns).
-        half: float16 on a CUDA device.
+        precision: ``'float32'``; ``'bfloat16'``: autocast, the convolutions and matrix products in bfloat16,
+            the weights in float32 (fast on CPUs with AVX-512 BF16 or AMX, and on GPUs); ``'float16'``: weights
+            and inputs in float16 (CUDA only).
     """
 
     def __init__(self, model: StreamableNet, lookahead: int | None = None, device: str | torch.device = "cpu",
-                 score_threshold: float | None = None, half: bool = False):
+                 score_threshold: float | None = None, precision: str = "float32"):
         if not isinstance(model, StreamableNet):
             raise TypeError(f"{type(model).__name__} lacks the net interface (encode, decode, temporal, ...)")
         self.device = torch.device(device)
-        if half and self.device.type != "cuda":
-            raise MotsError(f"half precision needs a CUDA device, got {self.device}")
-        self.half = half
-        self.dtype = torch.float16 if half else torch.float32
+        if precision not in PRECISIONS:
+            raise MotsError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "float16" and self.device.type != "cuda":
+            raise MotsError(f"float16 precision needs a CUDA device, got {self.device}")
+        self.precision = precision
+        self.dtype = torch.float16 if precision == "float16" else torch.float32
         self.model = model.eval().to(self.device, self.dtype)
         self.lookahead = model.lookahead if lookahead is None else lookahead
         if not 0 <= self.lookahead < model.receptive_field:
@@ -77,7 +84,8 @@ class StreamingModel:
         if min(image.strides) < 0:  # e.g. an OpenCV BGR frame viewed as RGB; torch.from_numpy refuses such views
             image = np.ascontiguousarray(image)
         self._input.copy_(torch.from_numpy(image).permute(2, 0, 1)).div_(255.0)
-        context, self._last = self.model.encode(self._input)
+        with self._autocast():
+            context, self._last = self.model.encode(self._input)
         self._pending.append((frame, stamp, context))
         return self._advance()
 
@@ -99,16 +107,23 @@ class StreamingModel:
             self.push(np.zeros((height, width, 3), np.uint8), frame, frame)
         self.reset()
 
+    def _autocast(self):
+        """The bfloat16 autocast context of ``precision`` 'bfloat16' (else a no-op)."""
+        if self.precision != "bfloat16":
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
     def _advance(self) -> list[FrameDetections]:
         """Feed the newest features to the temporal block once; decode the oldest waiting frame if its window is
         complete."""
         feats = self._last
         ready = self._pushed >= self.lookahead
         self._pushed += 1
-        if self._stream is not None:
-            feats = self._stream.push(feats, output=ready)
-        if not ready:
-            return []
-        frame, stamp, context = self._pending.popleft()
-        h, w = self._input.shape[1:]
-        return [self.model.decode(context, feats, frame, stamp, h, w, self.score_threshold)]
+        with self._autocast():
+            if self._stream is not None:
+                feats = self._stream.push(feats, output=ready)
+            if not ready:
+                return []
+            frame, stamp, context = self._pending.popleft()
+            h, w = self._input.shape[1:]
+            return [self.model.decode(context, feats, frame, stamp, h, w, self.score_threshold)]

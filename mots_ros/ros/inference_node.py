@@ -36,18 +36,18 @@ WARM_UP_SIZE = (375, 1242)  # a KITTI frame: the one-time costs of a first frame
 
 def load_stream(p: dict, log):
     """The :class:`StreamingModel` the parameters ``p`` describe (MotsError naming the file when the checkpoint
-    is missing or broken or not of ``model_type``); an unavailable GPU or half precision on the CPU fall back with a
+    is missing or broken or not of ``model_type``); an unavailable GPU or float16 on the CPU fall back with a
     warning."""
     from mots_ros.engine.build import DEMO_CHECKPOINT, build_stream
 
     checkpoint = p["checkpoint"] or DEMO_CHECKPOINT
     stream = build_stream(checkpoint, p["device"], None if p["lookahead"] < 0 else p["lookahead"],
                           p["score_threshold"] or None, (p["input_min_size"], p["input_max_size"]), p["model_type"],
-                          p["half"], fallback=log.warning, clustering=clustering_config(p))
+                          p["precision"], fallback=log.warning, clustering=clustering_config(p))
     t = time.perf_counter()
     stream.warm_up(*WARM_UP_SIZE)
     log.info(f"loaded {checkpoint} ({stream.model.arch}, {stream.model.config['backbone']}, lookahead "
-             f"{stream.lookahead}) on {stream.device}" + (" in float16" if stream.half else "")
+             f"{stream.lookahead}) on {stream.device}" + f" in {stream.precision}"
              + f"; warm-up {1000 * (time.perf_counter() - t):.0f} ms")
     return stream
 
