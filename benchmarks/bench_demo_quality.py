@@ -6,6 +6,7 @@ family's goal (sMOTSA for cars and for pedestrians). Exit status 1 when the goal
 
     .venv/bin/python benchmarks/bench_demo_quality.py [--model trackrcnn|pixel_embedding]
         [--checkpoint CKPT --tracker-config YAML] [--seed 99] [--size 375x1242] [--precision bfloat16]
+        [--subsample 2]
 
 --model: the shipped demo weights of that family and their tuned parameters (goal sMOTSA >= 70 for TrackR-CNN,
 >= 65 for pixel embeddings); --checkpoint / --tracker-config replace them (a pixel file's clustering applies).
@@ -14,7 +15,8 @@ family's goal (sMOTSA for cars and for pedestrians). Exit status 1 when the goal
 last trained on; e.g. 188x620, the size of their first three stages: the model's input size is the checkpoint's
 either way, so only the sharpness of the frames and of the ground truth changes).
 
---precision: the stream's precision (float32, the default; bfloat16: what it costs in quality).
+--precision: the stream's precision (float32, the default; bfloat16: what it costs in quality). --subsample:
+pixel-embedding models, the clustering's subsampling instead of the tuned file's (what it costs in quality).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 GOALS = {"trackrcnn": 70.0, "pixel_embedding": 65.0}  # sMOTSA per class (issue 12 §5 for pixel embeddings)
 
@@ -51,13 +54,16 @@ def main() -> int:
     ap.add_argument("--size", type=_size, default=DEMO_SIZE,
                     help="HxW of the synthetic frames (default 375x1242, as the last training stage)")
     ap.add_argument("--precision", default="float32", choices=PRECISIONS)
+    ap.add_argument("--subsample", type=int, help="clustering.subsample (default: the tuned file's)")
     args = ap.parse_args()
     # loaded (a missing or bad file named) before the held-out data is written
     if not (args.checkpoint and args.tracker_config):
         checkpoint, tracker = demo_files(args.model)
         args.checkpoint, args.tracker_config = args.checkpoint or checkpoint, args.tracker_config or tracker
-    stream = build_stream(args.checkpoint, args.device, clustering=load_cluster_config(args.tracker_config),
-                          precision=args.precision)
+    clustering = load_cluster_config(args.tracker_config)
+    if clustering is not None and args.subsample:
+        clustering = replace(clustering, subsample=args.subsample)
+    stream = build_stream(args.checkpoint, args.device, clustering=clustering, precision=args.precision)
     tracker_config = load_tracker_config(args.tracker_config)
     goal = GOALS[stream.model.arch]
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +80,8 @@ def main() -> int:
     print(format_table(results, fields=("sMOTSA", "MOTSA", "MOTSP", "IDF1", "HOTA", "TP", "FP", "FN", "IDS")))
     frames = args.sequences * args.frames
     print(f"\n{frames} held-out frames (seed {args.seed}, {args.size[0]}x{args.size[1]}) in {seconds:.1f} s ({frames / seconds:.1f} frames/s, "
-          f"inference + tracking, {args.precision})")
+          f"inference + tracking, {args.precision}" + (f", subsample {args.subsample}" if args.subsample else "")
+          + ")")
     ok = True
     for cls in ("car", "pedestrian"):
         value = results[cls]["combined"]["sMOTSA"]

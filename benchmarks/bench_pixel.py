@@ -12,10 +12,11 @@ adjusted Rand index against hdbscan's default, and on one object alone (a frame 
 implementation return it as a single cluster?).
 
 --precision: one or more stream precisions (default float32 and bfloat16), each timed for both pipelines on the
-same frames (bfloat16: autocast; fast on CPUs with AVX-512 BF16 or AMX).
+same frames (bfloat16: autocast; fast on CPUs with AVX-512 BF16 or AMX). --subsample: one or more clustering
+subsamplings of the pixel pipeline (default 1 and 2; `clustering.subsample`), each against the same TrackR-CNN run.
 
     .venv/bin/python benchmarks/bench_pixel.py [--frames 20] [--checkpoint PIXEL.pt --tracker-config TUNED.yaml]
-        [--precision float32 bfloat16]
+        [--precision float32 bfloat16] [--subsample 1 2]
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
@@ -149,7 +151,7 @@ def main() -> int:
     from mots_ros.models.pixel_embedding import outputs
     from mots_ros.models.streaming import PRECISIONS
     from mots_ros.tracking import cluster
-    from mots_ros.tracking.cluster import load_cluster_config
+    from mots_ros.tracking.cluster import ClusterConfig, load_cluster_config
     from mots_ros.tracking.config import load_tracker_config
     from mots_ros.tracking.linking import make_tracker
 
@@ -160,6 +162,7 @@ def main() -> int:
     ap.add_argument("--tracker-config", help="its tuned parameters (default: the pixel demo weights')")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=PRECISIONS)
+    ap.add_argument("--subsample", nargs="+", type=int, default=[1, 2])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not (args.checkpoint and args.tracker_config):
@@ -171,20 +174,22 @@ def main() -> int:
     warm, images = images[:2], images[2:]
     pixel_tracker, trackrcnn_tracker = args.tracker_config, demo_files("trackrcnn")[1]
     timers = Timers()
+    tuned = load_cluster_config(args.tracker_config) or ClusterConfig()
     for precision in args.precision:
-        pixel = build_stream(args.checkpoint, "cpu", clustering=load_cluster_config(args.tracker_config),
-                             precision=precision)
         trackrcnn = build_stream(demo_files("trackrcnn")[0], "cpu", precision=precision)
-        for stream, tuned in ((pixel, pixel_tracker), (trackrcnn, trackrcnn_tracker)):
-            # one-time costs (allocator, numba, thread pools, kernel selection) before timing
-            run_pipeline(stream, make_tracker(load_tracker_config(tuned)), warm)
-        timers.wrap(cluster, "cluster_points", "clustering", points=True)
-        timers.wrap(cluster, "_upsampled_labels", "upsampling")
-        timers.wrap(outputs, "cluster_frame", "postprocess")
-        rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
-        timers.unwrap()
+        run_pipeline(trackrcnn, make_tracker(load_tracker_config(trackrcnn_tracker)), warm)  # one-time costs
         rows_t = run_pipeline(trackrcnn, make_tracker(load_tracker_config(trackrcnn_tracker)), images)
-        report(rows_p, rows_t, args, precision)
+        for step in args.subsample:
+            pixel = build_stream(args.checkpoint, "cpu", clustering=replace(tuned, subsample=step),
+                                 precision=precision)
+            run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), warm)
+            timers.wrap(cluster, "subsampled_labels", "clustering")
+            timers.wrap(cluster, "cluster_points", "hdbscan", points=True)
+            timers.wrap(cluster, "_upsampled_labels", "upsampling")
+            timers.wrap(outputs, "cluster_frame", "postprocess")
+            rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
+            timers.unwrap()
+            report(rows_p, rows_t, args, f"{precision}, clustering subsample {step}")
     if timers.largest is not None:
         n, features, params, cell_area = timers.largest
         print(f"\nHDBSCAN implementations on the largest frame's points ({n} points, {features.shape[1]}-d):")
@@ -196,11 +201,11 @@ def main() -> int:
     return 0
 
 
-def report(rows_p: list[dict], rows_t: list[dict], args, precision: str) -> None:
+def report(rows_p: list[dict], rows_t: list[dict], args, setting: str) -> None:
     ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
     total_p, total_t = ms(rows_p, "total"), ms(rows_t, "total")
     post, clus, up = ms(rows_p, "postprocess"), ms(rows_p, "clustering"), ms(rows_p, "upsampling")
-    print(f"\n{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads, {precision} "
+    print(f"\n{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads, {setting} "
           f"(mean ms per frame)")
     print(f"{'pipeline':<16} {'total':>8} {'network':>8} {'cluster':>8} {'upsample':>8} {'rest':>8} {'linking':>8} "
           f"{'frames/s':>8}")

@@ -149,7 +149,7 @@ def cmd_tune(args) -> int:
 
         result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
-                               val_seqmap=args.val_seqmap, log=args.log)
+                               val_seqmap=args.val_seqmap, log=args.log, subsample=args.subsample)
         print(clustering_summary(result.clustering))
     else:
         result = tune(args.detections, args.gt, args.seqmap, trials=args.trials or 1000, jobs=args.jobs,
@@ -365,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--trials", type=int, help="random tracker trials (default 1000; with --outputs: linking "
                                              "trials per clustering trial, default 100)")
     u.add_argument("--cluster-trials", type=int, default=40, help="with --outputs: clustering trials (default 40)")
+    u.add_argument("--subsample", type=int, default=1, help="with --outputs: cluster every s-th output row and "
+                                                            "column, the rest by nearest neighbour (default 1: "
+                                                            "all; written to --out)")
     u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")

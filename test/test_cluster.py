@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("hdbscan")
 
 from mots_ros.data import rle  # noqa: E402
-from mots_ros.tracking.cluster import ClusterConfig, cluster_frame, upsample_indices  # noqa: E402
+from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, cluster_frame, upsample_indices  # noqa: E402
 
 h, w, S, D = 20, 30, 4, 4
 BLOBS = {  # name: (class, rows, cols, embedding centre)
@@ -54,6 +54,33 @@ def test_separated_blobs_become_one_detection_each():
         assert det.representatives.shape[1:] == (5, D)
         np.testing.assert_allclose(det.representatives[i], np.broadcast_to(centre, (5, D)), atol=0.3)
     assert len(run(probs, emb, score_threshold=0.95)) == 0
+
+
+def test_subsample_clusters_a_quarter_and_labels_the_rest_by_the_nearest(monkeypatch):
+    """subsample 2: HDBSCAN sees the pixels of every second row and column (a quarter), with the minimum size per
+    clustered pixel four times larger; the other pixels join their nearest clustered pixel's cluster, so the blobs
+    come out as with every pixel clustered."""
+    from mots_ros.tracking import cluster
+
+    calls, original = [], cluster.cluster_points
+    monkeypatch.setattr(cluster, "cluster_points", lambda f, p, a: calls.append((len(f), a)) or original(f, p, a))
+    probs, emb = outputs(BLOBS)
+    full = run(probs, emb)
+    sub = run(probs, emb, ClusterConfig(subsample=2))
+    (n_car, a_car), (n_ped, a_ped), (m_car, b_car), (m_ped, b_ped) = calls
+    assert (n_car, n_ped) == (128, 64) and (m_car, m_ped) == (32, 16)
+    assert b_car == b_ped == 4 * a_car == 4 * a_ped
+    assert sorted(sub.classes.tolist()) == [1, 1, 2]
+    # the two cars (a lone cluster of a class, the pedestrian, is HDBSCAN's densest core of about the minimum size
+    # either way, not the whole blob: thesis 6.2.9's single-cluster rule)
+    def cars(det):  # car masks from left to right
+        order = [i for i in np.argsort(det.boxes[:, 0]) if det.classes[i] == 1]
+        return rle.decode(det.masks).transpose(2, 0, 1)[order].astype(bool)
+
+    for x, y in zip(cars(full), cars(sub), strict=True):
+        assert (x & y).sum() / (x | y).sum() > 0.9
+    with pytest.raises(ValueError, match="subsample must be an integer >= 1"):
+        ClusterConfig(subsample=0)
 
 
 def test_positions_split_two_look_alike_objects():

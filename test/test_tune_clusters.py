@@ -1,6 +1,8 @@
 """`mots tune --outputs` (thesis 6.2.4): clustering and linking searched on saved network outputs. The outputs are
 made from the ground truth (class maps, one embedding per object plus noise), with pedestrians smaller than the
 thesis's default min_cluster_size of 650 pixels, so the defaults miss them and a search must find a smaller one."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from helpers import box, make_seq
 from mots_ros.cli import main
 from mots_ros.data import formats
 from mots_ros.models.pixel_embedding.outputs import FrameOutputs, load_outputs, save_outputs
-from mots_ros.tracking.cluster import ClusterConfig, load_cluster_config
+from mots_ros.tracking.cluster import ClusterConfig, dump_cluster_config, load_cluster_config
 from mots_ros.tracking.config import ClassParams, TrackerConfig, load_tracker_config
 from mots_ros.tracking.tune import score
 from mots_ros.tracking.tune_clusters import (GROUP, choose, detections, load_outputs_data, sample_clusterings,
@@ -60,7 +62,7 @@ def test_outputs_round_trip(data):
     assert frames[0].probs.shape == (3, 16, 24) and frames[0].embeddings.dtype == np.float32
 
 
-def test_clustering_trials_start_at_the_thesis_defaults():
+def test_clustering_trials_start_at_the_thesis_defaults(tmp_path):
     trials = sample_clusterings(200, seed=3)
     assert trials[0] == ClusterConfig() and trials == sample_clusterings(200, seed=3)
     assert all(2 <= t.car.min_samples <= 40 and 50 <= t.pedestrian.min_cluster_size <= 3000 for t in trials)
@@ -71,6 +73,11 @@ def test_clustering_trials_start_at_the_thesis_defaults():
     for g in range(0, 200, GROUP):  # a group shares the common parameters, draws its own per-class ones
         cars = [(t.car.min_samples, t.car.min_cluster_size) for t in trials[g:g + GROUP]]
         assert len(set(common[g:g + GROUP])) == 1 and len(set(cars)) == len(cars)
+    # --subsample: the same draws, every trial clustering with it, and a tuned file keeps it
+    halved = sample_clusterings(200, seed=3, subsample=2)
+    assert [replace(t, subsample=1) for t in halved] == trials and {t.subsample for t in halved} == {2}
+    (tmp_path / "tuned.yaml").write_text(dump_cluster_config(halved[5]))
+    assert load_cluster_config(str(tmp_path / "tuned.yaml")) == halved[5]
 
 
 def _result(car: float, ped: float) -> dict:

@@ -27,6 +27,15 @@ from .temporal import TemporalStream
 PRECISIONS = ("float32", "bfloat16", "float16")
 
 
+def channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with the weights of its 2D convolutions in the channels-last layout, which the CPU's convolution
+    kernels (oneDNN) compute in without reordering: their outputs follow it (benchmarks/bench_pixel.py)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+    return model
+
+
 class StreamingModel:
     """Streaming inference: one :meth:`push` per frame -> 0 or 1 :class:`FrameDetections`.
 
@@ -52,7 +61,7 @@ class StreamingModel:
             raise MotsError(f"float16 precision needs a CUDA device, got {self.device}")
         self.precision = precision
         self.dtype = torch.float16 if precision == "float16" else torch.float32
-        self.model = model.eval().to(self.device, self.dtype)
+        self.model = channels_last(model.eval().to(self.device, self.dtype))
         self.lookahead = model.lookahead if lookahead is None else lookahead
         if not 0 <= self.lookahead < model.receptive_field:
             raise ValueError(f"lookahead must be in 0..{model.receptive_field - 1}, got {self.lookahead}")

@@ -72,18 +72,18 @@ def _common(rng: np.random.Generator) -> dict:
             "single_cluster": bool(rng.random() < 0.5)}
 
 
-def sample_clusterings(n: int, seed: int) -> list[ClusterConfig]:
+def sample_clusterings(n: int, seed: int, subsample: int = 1) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
-    trial is the defaults, and its group shares their common parameters."""
+    trial is the defaults, and its group shares their common parameters. All cluster with ``subsample``."""
     rng = np.random.default_rng(seed)
-    default = ClusterConfig()
+    default = ClusterConfig(subsample=subsample)
     out = [default]
     for start in range(0, n, GROUP):
         common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng)
         for _ in range(max(start, 1), min(start + GROUP, n)):
             car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
-            out.append(ClusterConfig(car, ped, **common))
+            out.append(ClusterConfig(car, ped, **common, subsample=subsample))
     return out
 
 
@@ -148,19 +148,22 @@ def clustering_summary(clustering: ClusterConfig) -> str:
     classes = ", ".join(f"{c} min_samples={getattr(clustering, c).min_samples} min_cluster_size="
                         f"{getattr(clustering, c).min_cluster_size}" for c in CLASSES)
     return (f"clustering: position_scale={clustering.position_scale}, upsampling={clustering.upsampling}, "
-            f"single_cluster={clustering.single_cluster}, {classes}")
+            f"single_cluster={clustering.single_cluster}, subsample={clustering.subsample}, {classes}")
 
 
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
-                  log: str | None = None, progress: bool = True) -> ClusterTuneResult:
+                  log: str | None = None, progress: bool = True, subsample: int = 1) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
-    trial to ``log`` when given; scores the choice on ``val_seqmap`` when given."""
+    trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
+    (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     data = load_outputs_data(outputs_dir, gt_dir, seqmap)
-    clusterings = sample_clusterings(cluster_trials, seed)
+    if isinstance(subsample, bool) or not isinstance(subsample, int) or subsample < 1:
+        raise MotsError(f"--subsample must be an integer >= 1, got {subsample!r}")
+    clusterings = sample_clusterings(cluster_trials, seed, subsample)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
     results: list = [None] * cluster_trials
