@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights of --model)")
     rn.add_argument("--model", default="trackrcnn", choices=("trackrcnn", "pixel_embedding"),
                     help="family of the shipped demo weights used without --checkpoint (default trackrcnn; "
-                         "pixel_embedding: the second training stage, see README)")
+                         "pixel_embedding: the third training stage, see README)")
     rn.add_argument("--tracker-config", help="tracker YAML (default: the parameters tuned for the checkpoint)")
     rn.add_argument("--lookahead", type=int, help="future frames per window (default: the trained one)")
     rn.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--checkpoint", help="checkpoint (default: the shipped demo weights of --model)")
     m.add_argument("--model", default="trackrcnn", choices=("trackrcnn", "pixel_embedding"),
                    help="family of the shipped demo weights used without --checkpoint (default trackrcnn; "
-                        "pixel_embedding: the second training stage, see README)")
+                        "pixel_embedding: the third training stage, see README)")
     m.add_argument("--tracker-config", help="tracker parameter file (default: the demo weights' tuned one)")
     m.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     m.set_defaults(func=cmd_demo)
