@@ -179,10 +179,10 @@ def main() -> int:
         trackrcnn = build_stream(demo_files("trackrcnn")[0], "cpu", precision=precision)
         run_pipeline(trackrcnn, make_tracker(load_tracker_config(trackrcnn_tracker)), warm)  # one-time costs
         rows_t = run_pipeline(trackrcnn, make_tracker(load_tracker_config(trackrcnn_tracker)), images)
+        pixel = build_stream(args.checkpoint, "cpu", clustering=tuned, precision=precision)
+        run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), warm)
         for step in args.subsample:
-            pixel = build_stream(args.checkpoint, "cpu", clustering=replace(tuned, subsample=step),
-                                 precision=precision)
-            run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), warm)
+            pixel.model.clustering = replace(tuned, subsample=step)
             timers.wrap(cluster, "subsampled_labels", "clustering")
             timers.wrap(cluster, "cluster_points", "hdbscan", points=True)
             timers.wrap(cluster, "_upsampled_labels", "upsampling")

@@ -47,8 +47,8 @@ def load_stream(p: dict, log):
     t = time.perf_counter()
     stream.warm_up(*WARM_UP_SIZE)
     log.info(f"loaded {checkpoint} ({stream.model.arch}, {stream.model.config['backbone']}, lookahead "
-             f"{stream.lookahead}) on {stream.device}" + f" in {stream.precision}"
-             + f"; warm-up {1000 * (time.perf_counter() - t):.0f} ms")
+             f"{stream.lookahead}) on {stream.device} in {stream.precision}; "
+             f"warm-up {1000 * (time.perf_counter() - t):.0f} ms")
     return stream
 
 

@@ -32,6 +32,11 @@ CLASS_IDS = {"car": 1, "pedestrian": 2}
 UPSAMPLING = ("nearest", "bilinear")
 
 
+def is_count(value) -> bool:
+    """Whether ``value`` is an integer >= 1 (not a bool): min_samples, min_cluster_size, subsample."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass
 class ClassClustering:
     """HDBSCAN parameters of one class (thesis 6.2.4: k 15 / 5, min cluster size 250 / 650 for cars /
@@ -58,7 +63,7 @@ class ClusterConfig:
     def __post_init__(self):
         if self.upsampling not in UPSAMPLING:
             raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}")
-        if isinstance(self.subsample, bool) or not isinstance(self.subsample, int) or self.subsample < 1:
+        if not is_count(self.subsample):
             raise ValueError(f"subsample must be an integer >= 1, got {self.subsample!r}")
 
 
@@ -112,7 +117,7 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
                                         sub.get("min_cluster_size", base.min_cluster_size))
         for key in ("min_samples", "min_cluster_size"):
             v = getattr(classes[name], key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            if not is_count(v):
                 raise MotsError(f"{where}clustering.{name}.{key}: expected an integer >= 1, got {v!r}")
     scale = values.get("position_scale", default.position_scale)
     if isinstance(scale, bool) or not isinstance(scale, float) or not 0 <= scale < float("inf"):
@@ -125,7 +130,7 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
     if upsampling not in UPSAMPLING:
         raise MotsError(f"{where}clustering.upsampling: expected one of {', '.join(UPSAMPLING)}, got {upsampling!r}")
     subsample = values.get("subsample", default.subsample)
-    if isinstance(subsample, bool) or not isinstance(subsample, int) or subsample < 1:
+    if not is_count(subsample):
         raise MotsError(f"{where}clustering.subsample: expected an integer >= 1, got {subsample!r}")
     return ClusterConfig(classes["car"], classes["pedestrian"], scale, default.representatives, upsampling, single,
                          subsample)

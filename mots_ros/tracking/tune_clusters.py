@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mots_ros import MotsError
-from mots_ros.tracking.cluster import COMMON_FIELDS, ClassClustering, ClusterConfig, dump_cluster_config
+from mots_ros.tracking.cluster import COMMON_FIELDS, ClassClustering, ClusterConfig, dump_cluster_config, is_count
 from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
 from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials, score
 
@@ -160,9 +160,9 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
-    data = load_outputs_data(outputs_dir, gt_dir, seqmap)
-    if isinstance(subsample, bool) or not isinstance(subsample, int) or subsample < 1:
+    if not is_count(subsample):
         raise MotsError(f"--subsample must be an integer >= 1, got {subsample!r}")
+    data = load_outputs_data(outputs_dir, gt_dir, seqmap)
     clusterings = sample_clusterings(cluster_trials, seed, subsample)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
