@@ -172,3 +172,37 @@ def test_a_node_stuck_in_spin_ends_soon_after_sigint(tmp_path):
     code, out, seconds = _interrupted(tmp_path, STUCK)
     assert code == 0 and seconds < STOP_S + 3, (code, out)
     assert f"still running {STOP_S:.0f} s after SIGINT" in out and "in block" in out, out
+
+
+GIL_HELD = "ctypes.PyDLL(None).sleep(60)  # C code that holds the GIL and does not return"
+
+HANGING_WITH_THE_GIL = NODE.replace("import sys\n", "import ctypes, sys\n", 1).replace('''        super().destroy_node()
+        print("cleaned up", flush=True)''', f'''        {GIL_HELD}''')
+
+
+def test_a_clean_up_that_holds_the_gil_still_ends(tmp_path):
+    """CI: inference_node was still running 15 s after SIGINT, with neither watchdog's warning (their threads
+    need the GIL, and rclpy's destroy_node had held it in the middleware's teardown), and was killed by the
+    launcher. The backstop needs no GIL: status 0 soon after CLEANUP_S, with the stack of the hang."""
+    from mots_ros.ros.spin import BACKSTOP_S, CLEANUP_S
+
+    code, out, seconds = _interrupted(tmp_path, HANGING_WITH_THE_GIL)
+    assert code == 0 and seconds < CLEANUP_S + BACKSTOP_S + 1.5, (code, seconds, out)
+    assert "Timeout" in out and "in destroy_node" in out, out
+
+
+STUCK_WITH_THE_GIL = NODE.replace("import sys\n", "import ctypes, sys\n", 1).replace('''        print("up", flush=True)''', f'''        print("up", flush=True)
+        self.create_timer(0.1, self.block)
+
+    def block(self):
+        import time
+        time.sleep(1.5)  # the stop watchdog sees the SIGINT (0.3 s after "up") before the GIL is taken
+        {GIL_HELD}''')
+
+
+def test_a_node_stuck_in_spin_holding_the_gil_ends_soon_after_sigint(tmp_path):
+    from mots_ros.ros.spin import BACKSTOP_S, STOP_S
+
+    code, out, seconds = _interrupted(tmp_path, STUCK_WITH_THE_GIL)
+    assert code == 0 and seconds < STOP_S + BACKSTOP_S + 1.5, (code, seconds, out)
+    assert "Timeout" in out and "in block" in out, out

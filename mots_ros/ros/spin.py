@@ -15,6 +15,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from mots_ros import MotsError
 from mots_ros.ros import middleware
+from mots_ros.ros.hard_exit import exit_within
 
 
 class _Interrupts:
@@ -34,13 +35,15 @@ class _Interrupts:
 
 
 STOP_S = 4.0  # ros2 launch escalates to SIGTERM 5 s after its SIGINT
+BACKSTOP_S = 0.5  # a watchdog whose thread cannot run (another holds the GIL) is replaced this much later
 
 
 def _stop_watchdog(name: str, seconds: float = STOP_S) -> None:
     """End the process ``seconds`` after its first SIGINT if it still runs, logging every thread's stack first.
     Python's C-level handler writes the signal to the wakeup fd at once, so this thread wakes even while the main
     thread is stuck in C (seen in 1 of 50 `ros2 launch` soak cycles: an idle inference_node still in spin 5 s
-    after SIGINT, killed by the launcher, no stack)."""
+    after SIGINT, killed by the launcher, no stack). Should this thread not get the GIL back in time,
+    :func:`~mots_ros.ros.hard_exit.exit_within` ends the process BACKSTOP_S later."""
     import socket
 
     reader, writer = socket.socketpair()
@@ -50,6 +53,7 @@ def _stop_watchdog(name: str, seconds: float = STOP_S) -> None:
     def watch(keep_open=writer):  # the wakeup fd is only a number: its socket must stay referenced
         while reader.recv(1) != bytes([signal.SIGINT]):
             pass
+        exit_within(seconds + BACKSTOP_S)
         time.sleep(seconds)
         print(f"[WARN] [{name}]: still running {seconds:.0f} s after SIGINT; exiting. Where it was:",
               file=sys.stderr, flush=True)
@@ -130,8 +134,12 @@ def _bounded(seconds: float, name: str):
     """Run the clean-up of a stopped node for at most ``seconds``, then end the process with status 0: seen in 1
     of 21 soak cycles, ``destroy_node`` did not return (inside ``destroy_when_not_in_use``, the middleware's
     participant teardown) until the launcher's SIGABRT 10 s later. The node's work is done by then; the stack
-    of the hang is logged and nothing else is lost."""
+    of the hang is logged and nothing else is lost. When the teardown holds the GIL, as it did in CI (15 s
+    without either watchdog's warning), the watchdog thread cannot run and
+    :func:`~mots_ros.ros.hard_exit.exit_within` ends the process BACKSTOP_S later; it stays armed, as only the
+    process's exit follows the clean-up."""
     done = threading.Event()
+    exit_within(seconds + BACKSTOP_S)
 
     def watchdog():
         if not done.wait(seconds):
