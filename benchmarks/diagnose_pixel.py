@@ -1,0 +1,138 @@
+"""Where a pixel-embedding model loses its objects (thesis 6.2.3): each ground-truth object of every frame, matched
+to a cluster (mask IoU > 0.5, same class) or blamed on one stage, and each unmatched cluster explained.
+
+Works on the saved network outputs (`mots run --save-outputs DIR`) and a clustering (a tuned file's, as `mots run`
+would apply it), frame by frame; linking plays no part. A missed object is blamed on
+  class map  - fewer than half of its pixels have its class in the class map (argmax, upsampled);
+  too small  - its class covers it, but it has fewer pixels than the class's min_cluster_size;
+  merged     - a cluster covers at least half of it together with at least half of another object;
+  split      - otherwise: its pixels went to several clusters, or to HDBSCAN's noise.
+An unmatched cluster is merged (it holds at least half of two objects), a fragment (most of it inside one
+object) or background (most of it on no object of its class). Missed objects are also counted by size.
+
+    .venv/bin/python benchmarks/diagnose_pixel.py --outputs OUTS --gt DATA/instances_txt --seqmap SEQMAP \
+        --tracker-config mots_ros/weights/pixel_tracker_demo.yaml [--subsample 1] [--position-scale 16] ...
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from dataclasses import replace
+
+import numpy as np
+
+SIZES = (500, 1000, 2000, 4000, 8000)  # object area buckets, image pixels
+REASONS = ("class map", "too small", "merged", "split")
+
+
+def frame_report(outputs, gt_masks: np.ndarray, gt_classes: np.ndarray, config) -> tuple[list, list]:
+    """([(class, area, reason or 'found')] per object, [(class, 'merged' | 'fragment' | 'background')] per unmatched
+    cluster) of one frame; ``gt_masks`` (N, H, W) bool."""
+    from mots_ros.data import rle
+    from mots_ros.tracking.cluster import upsample_indices
+
+    dets = outputs.cluster(config)
+    masks = rle.decode(dets.masks).transpose(2, 0, 1).astype(bool) if len(dets) else np.zeros((0, *gt_masks.shape[1:]), bool)
+    _, h, w = outputs.probs.shape
+    best = outputs.probs.argmax(0)[upsample_indices(h, outputs.stride, outputs.resized[0], outputs.height)[:, None],
+                                   upsample_indices(w, outputs.stride, outputs.resized[1], outputs.width)[None, :]]
+    g, d = gt_masks.reshape(len(gt_masks), -1).astype(np.float32), masks.reshape(len(masks), -1).astype(np.float32)
+    inter = g @ d.T
+    areas_g, areas_d = g.sum(1), d.sum(1)
+    iou = inter / np.maximum(areas_g[:, None] + areas_d[None, :] - inter, 1)
+    cover_g = inter / np.maximum(areas_g[:, None], 1)  # the share of each object inside each cluster
+    same = gt_classes[:, None] == dets.classes[None, :]
+    matched_d = set()
+    objects = []
+    for i, cls in enumerate(gt_classes):
+        area = float(areas_g[i])
+        hits = np.flatnonzero(same[i] & (iou[i] > 0.5))
+        if len(hits):
+            matched_d.add(int(hits[0]))
+            objects.append((int(cls), area, "found"))
+            continue
+        covered = float((best[gt_masks[i]] == cls).mean()) if area else 0.0
+        merged = any(cover_g[i, j] >= 0.5 and (np.delete(cover_g[:, j], i) >= 0.5).any()
+                     for j in np.flatnonzero(same[i]))
+        min_size = getattr(config, {1: "car", 2: "pedestrian"}[int(cls)]).min_cluster_size
+        reason = ("class map" if covered < 0.5 else "too small" if area < min_size else
+                  "merged" if merged else "split")
+        objects.append((int(cls), area, reason))
+    clusters = []
+    for j, cls in enumerate(dets.classes):
+        if j in matched_d:
+            continue
+        halves = int((cover_g[gt_classes == cls, j] >= 0.5).sum())
+        inside = float(inter[gt_classes == cls, j].max(initial=0) / max(areas_d[j], 1))
+        clusters.append((int(cls), "merged" if halves >= 2 else "fragment" if inside >= 0.5 else "background"))
+    return objects, clusters
+
+
+def main() -> int:
+    from mots_ros import MotsError
+    from mots_ros.data import formats, rle
+    from mots_ros.models.pixel_embedding.outputs import load_outputs
+    from mots_ros.tracking.cluster import load_cluster_config
+    from tqdm import tqdm
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--outputs", required=True, help="folder of SEQ.npz from mots run --save-outputs")
+    ap.add_argument("--gt", required=True)
+    ap.add_argument("--seqmap", required=True)
+    ap.add_argument("--tracker-config", required=True, help="YAML with the clustering (a tuned file)")
+    ap.add_argument("--subsample", type=int)
+    ap.add_argument("--position-scale", type=float)
+    args = ap.parse_args()
+    try:
+        config = load_cluster_config(args.tracker_config)
+        if config is None:
+            raise MotsError(f"{args.tracker_config}: no clustering section (inference_node: clustering)")
+        if args.subsample:
+            config = replace(config, subsample=args.subsample)
+        if args.position_scale is not None:
+            config = replace(config, position_scale=args.position_scale)
+        seqmap = formats.read_seqmap(args.seqmap)
+        objects, clusters = [], []
+        for name in tqdm(seqmap, desc="sequences"):
+            gt = formats.load_sequence(args.gt, name)
+            by_frame = gt.by_frame()
+            for out in load_outputs(os.path.join(args.outputs, f"{name}.npz")):
+                idx = [i for i in by_frame.get(out.frame, []) if gt.classes[i] in (1, 2)]
+                masks = rle.decode([gt.rles[i] for i in idx]).transpose(2, 0, 1).astype(bool) if idx else \
+                    np.zeros((0, out.height, out.width), bool)
+                o, c = frame_report(out, masks, gt.classes[idx], config)
+                objects += o
+                clusters += c
+    except MotsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_report(objects, clusters)
+    return 0
+
+
+def print_report(objects: list, clusters: list) -> None:
+    for cls, name in ((1, "car"), (2, "pedestrian")):
+        mine = [(a, r) for c, a, r in objects if c == cls]
+        counts = Counter(r for _, r in mine)
+        n = max(len(mine), 1)
+        print(f"\n{name}: {len(mine)} objects, found {counts['found']} ({100 * counts['found'] / n:.1f} %); missed: "
+              + ", ".join(f"{r} {counts[r]} ({100 * counts[r] / n:.1f} %)" for r in REASONS))
+        extra = Counter(k for c, k in clusters if c == cls)
+        print(f"  unmatched clusters: merged {extra['merged']}, fragment {extra['fragment']}, "
+              f"background {extra['background']}")
+        edges = (0, *SIZES, np.inf)
+        print("  area (px)     objects  found %  " + "  ".join(f"{r:>9}" for r in REASONS))
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            bucket = [r for a, r in mine if lo <= a < hi]
+            if not bucket:
+                continue
+            c = Counter(bucket)
+            label = f"{lo:.0f}-{hi:.0f}" if np.isfinite(hi) else f">={lo:.0f}"
+            print(f"  {label:<12}{len(bucket):>9}  {100 * c['found'] / len(bucket):7.1f}  "
+                  + "  ".join(f"{c[r]:>9}" for r in REASONS))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
