@@ -206,3 +206,13 @@ def test_a_node_stuck_in_spin_holding_the_gil_ends_soon_after_sigint(tmp_path):
     code, out, seconds = _interrupted(tmp_path, STUCK_WITH_THE_GIL)
     assert code == 0 and seconds < STOP_S + BACKSTOP_S + 1.5, (code, seconds, out)
     assert "Timeout" in out and "in block" in out, out
+
+
+def test_without_a_c_timer_the_backstop_warns_once_and_leaves_the_watchdogs(monkeypatch, capsys):
+    from mots_ros.ros import hard_exit
+
+    timer = hard_exit._ExitTimer()
+    monkeypatch.setattr(hard_exit, "_libc", lambda: object())  # a C library without _exit or timer_create
+    timer.within(5.0)
+    timer.within(1.0)
+    assert capsys.readouterr().err.count("no GIL-free exit timer") == 1

@@ -70,19 +70,29 @@ class _ExitTimer:
         self._timer = timer
 
     def within(self, seconds: float) -> None:
-        """End the process with status 0 at most ``seconds`` from now, whatever holds the GIL by then."""
+        """End the process with status 0 at most ``seconds`` from now, whatever holds the GIL by then. Where the
+        C library offers no such timer, a warning says so once and the callers' watchdog threads stay alone."""
         with self._lock:
             deadline = time.monotonic() + seconds
             if deadline >= self._deadline:
                 return
-            if self._timer is None:
-                self._create()
+            try:
+                self._arm(seconds)
+            except (OSError, AttributeError) as e:
+                print(f"[WARN] no GIL-free exit timer ({e}); only the watchdog threads bound the stop",
+                      file=sys.stderr, flush=True)
+                self._deadline = -math.inf  # not tried again
+                return
             self._deadline = deadline
-            faulthandler.dump_traceback_later(max(seconds - DUMP_LEAD_S, 0.001), file=sys.stderr)
-            whole, frac = divmod(seconds, 1.0)
-            spec = _ITimerSpec(value=_TimeSpec(int(whole), max(int(frac * 1e9), 1)))
-            if self._settime(self._timer, 0, ctypes.byref(spec), None) != 0:
-                raise OSError(ctypes.get_errno(), "timer_settime")
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is None:
+            self._create()
+        faulthandler.dump_traceback_later(max(seconds - DUMP_LEAD_S, 0.001), file=sys.stderr)
+        whole, frac = divmod(seconds, 1.0)
+        spec = _ITimerSpec(value=_TimeSpec(int(whole), max(int(frac * 1e9), 1)))
+        if self._settime(self._timer, 0, ctypes.byref(spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timer_settime")
 
 
 exit_within = _ExitTimer().within
