@@ -23,56 +23,59 @@ from dataclasses import replace
 
 import numpy as np
 
+from mots_ros.tracking.cluster import CLASS_IDS
+
 SIZES = (500, 1000, 2000, 4000, 8000)  # object area buckets, image pixels
 REASONS = ("class map", "too small", "merged", "split")
 
 
-def frame_report(outputs, gt_masks: np.ndarray, gt_classes: np.ndarray, config) -> tuple[list, list]:
+def frame_report(outputs, gt_rles: list, gt_classes: np.ndarray, config) -> tuple[list, list]:
     """([(class, area, reason or 'found')] per object, [(class, 'merged' | 'fragment' | 'background')] per unmatched
-    cluster) of one frame; ``gt_masks`` (N, H, W) bool."""
+    cluster) of one frame; ``gt_rles`` the disjoint ground-truth masks of the classes clustered."""
     from mots_ros.data import rle
     from mots_ros.tracking.cluster import upsample_indices
 
     dets = outputs.cluster(config)
-    masks = rle.decode(dets.masks).transpose(2, 0, 1).astype(bool) if len(dets) else np.zeros((0, *gt_masks.shape[1:]), bool)
+    n, m, size = len(gt_rles), len(dets), (outputs.height, outputs.width)
+    g_lab = rle.label_map(gt_rles, np.arange(1, n + 1), *size, np.int64)
+    d_lab = rle.label_map(dets.masks, np.arange(1, m + 1), *size, np.int64)
+    joint = np.bincount((g_lab * (m + 1) + d_lab).ravel(), minlength=(n + 1) * (m + 1)).reshape(n + 1, m + 1)
+    inter, areas_g, areas_d = joint[1:, 1:], joint[1:].sum(1), joint[:, 1:].sum(0)
+    iou = inter / np.maximum(areas_g[:, None] + areas_d[None, :] - inter, 1)
+    halves = inter >= 0.5 * areas_g[:, None]  # at least half of each object inside each cluster
+    same = gt_classes[:, None] == dets.classes[None, :]
     _, h, w = outputs.probs.shape
     best = outputs.probs.argmax(0)[upsample_indices(h, outputs.stride, outputs.resized[0], outputs.height)[:, None],
                                    upsample_indices(w, outputs.stride, outputs.resized[1], outputs.width)[None, :]]
-    g, d = gt_masks.reshape(len(gt_masks), -1).astype(np.float32), masks.reshape(len(masks), -1).astype(np.float32)
-    inter = g @ d.T
-    areas_g, areas_d = g.sum(1), d.sum(1)
-    iou = inter / np.maximum(areas_g[:, None] + areas_d[None, :] - inter, 1)
-    cover_g = inter / np.maximum(areas_g[:, None], 1)  # the share of each object inside each cluster
-    same = gt_classes[:, None] == dets.classes[None, :]
+    own_class = np.concatenate([[-1], gt_classes])[g_lab] == best  # object pixels the class map gives their class
+    covered = np.bincount(g_lab[own_class], minlength=n + 1)[1:] / np.maximum(areas_g, 1)
+    holds_two = halves.sum(0) >= 2  # clusters holding at least half of two objects (of any class)
+    sizes = {cls: getattr(config, name).min_cluster_size for name, cls in CLASS_IDS.items()}
     matched_d = set()
     objects = []
     for i, cls in enumerate(gt_classes):
-        area = float(areas_g[i])
         hits = np.flatnonzero(same[i] & (iou[i] > 0.5))
         if len(hits):
             matched_d.add(int(hits[0]))
-            objects.append((int(cls), area, "found"))
-            continue
-        covered = float((best[gt_masks[i]] == cls).mean()) if area else 0.0
-        merged = any(cover_g[i, j] >= 0.5 and (np.delete(cover_g[:, j], i) >= 0.5).any()
-                     for j in np.flatnonzero(same[i]))
-        min_size = getattr(config, {1: "car", 2: "pedestrian"}[int(cls)]).min_cluster_size
-        reason = ("class map" if covered < 0.5 else "too small" if area < min_size else
-                  "merged" if merged else "split")
-        objects.append((int(cls), area, reason))
+            reason = "found"
+        else:
+            reason = ("class map" if covered[i] < 0.5 else "too small" if areas_g[i] < sizes[int(cls)] else
+                      "merged" if (same[i] & halves[i] & holds_two).any() else "split")
+        objects.append((int(cls), float(areas_g[i]), reason))
     clusters = []
     for j, cls in enumerate(dets.classes):
         if j in matched_d:
             continue
-        halves = int((cover_g[gt_classes == cls, j] >= 0.5).sum())
-        inside = float(inter[gt_classes == cls, j].max(initial=0) / max(areas_d[j], 1))
-        clusters.append((int(cls), "merged" if halves >= 2 else "fragment" if inside >= 0.5 else "background"))
+        mine = gt_classes == cls
+        inside = inter[mine, j].max(initial=0) / max(areas_d[j], 1)
+        clusters.append((int(cls), "merged" if halves[mine, j].sum() >= 2 else
+                         "fragment" if inside >= 0.5 else "background"))
     return objects, clusters
 
 
 def main() -> int:
     from mots_ros import MotsError
-    from mots_ros.data import formats, rle
+    from mots_ros.data import formats
     from mots_ros.models.pixel_embedding.outputs import load_outputs
     from mots_ros.tracking.cluster import load_cluster_config
     from tqdm import tqdm
@@ -99,13 +102,11 @@ def main() -> int:
             gt = formats.load_sequence(args.gt, name)
             by_frame = gt.by_frame()
             for out in load_outputs(os.path.join(args.outputs, f"{name}.npz")):
-                idx = [i for i in by_frame.get(out.frame, []) if gt.classes[i] in (1, 2)]
-                masks = rle.decode([gt.rles[i] for i in idx]).transpose(2, 0, 1).astype(bool) if idx else \
-                    np.zeros((0, out.height, out.width), bool)
-                o, c = frame_report(out, masks, gt.classes[idx], config)
+                idx = [i for i in by_frame.get(out.frame, []) if gt.classes[i] in CLASS_IDS.values()]
+                o, c = frame_report(out, [gt.rles[i] for i in idx], gt.classes[idx], config)
                 objects += o
                 clusters += c
-    except MotsError as e:
+    except (MotsError, ValueError) as e:  # ValueError: a bad --subsample
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(objects, clusters)
@@ -113,7 +114,7 @@ def main() -> int:
 
 
 def print_report(objects: list, clusters: list) -> None:
-    for cls, name in ((1, "car"), (2, "pedestrian")):
+    for name, cls in CLASS_IDS.items():
         mine = [(a, r) for c, a, r in objects if c == cls]
         counts = Counter(r for _, r in mine)
         n = max(len(mine), 1)

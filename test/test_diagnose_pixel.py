@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from mots_ros.data import rle
 from mots_ros.models.pixel_embedding.outputs import FrameOutputs
 from mots_ros.tracking.cluster import ClassClustering, ClusterConfig
 
@@ -43,7 +44,7 @@ def test_each_missed_object_is_blamed_on_its_stage():
     config = ClusterConfig(position_scale=0.0, single_cluster=False,
                            car=ClassClustering(min_samples=3, min_cluster_size=20),
                            pedestrian=ClassClustering(min_samples=3, min_cluster_size=20))
-    objects, clusters = _diagnose().frame_report(outputs, gt, classes, config)
+    objects, clusters = _diagnose().frame_report(outputs, rle.encode(gt.transpose(1, 2, 0)), classes, config)
     assert [r for _, _, r in objects] == ["found", "merged", "merged", "class map", "too small"]
     assert [a for _, a, _ in objects] == [200, 120, 120, 200, 9]
     assert sorted(clusters) == [(1, "background"), (1, "merged")]

@@ -176,8 +176,8 @@ def test_a_node_stuck_in_spin_ends_soon_after_sigint(tmp_path):
 
 GIL_HELD = "ctypes.PyDLL(None).sleep(60)  # C code that holds the GIL and does not return"
 
-HANGING_WITH_THE_GIL = NODE.replace("import sys\n", "import ctypes, sys\n", 1).replace('''        super().destroy_node()
-        print("cleaned up", flush=True)''', f'''        {GIL_HELD}''')
+HANGING_WITH_THE_GIL = HANGING.replace("import sys\n", "import ctypes, sys\n", 1).replace(
+    "time.sleep(60)  # a middleware teardown that does not return", GIL_HELD)
 
 
 def test_a_clean_up_that_holds_the_gil_still_ends(tmp_path):
@@ -191,13 +191,9 @@ def test_a_clean_up_that_holds_the_gil_still_ends(tmp_path):
     assert "Timeout" in out and "in destroy_node" in out, out
 
 
-STUCK_WITH_THE_GIL = NODE.replace("import sys\n", "import ctypes, sys\n", 1).replace('''        print("up", flush=True)''', f'''        print("up", flush=True)
-        self.create_timer(0.1, self.block)
-
-    def block(self):
-        import time
-        time.sleep(1.5)  # the stop watchdog sees the SIGINT (0.3 s after "up") before the GIL is taken
-        {GIL_HELD}''')
+STUCK_WITH_THE_GIL = STUCK.replace("import sys\n", "import ctypes, sys\n", 1).replace(
+    "time.sleep(120)  # a callback that does not return",
+    f"time.sleep(1.5)  # the stop watchdog sees the SIGINT (0.3 s after 'up') before the GIL is taken\n        {GIL_HELD}")
 
 
 def test_a_node_stuck_in_spin_holding_the_gil_ends_soon_after_sigint(tmp_path):
