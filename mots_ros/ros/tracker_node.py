@@ -11,7 +11,6 @@ parameters (:data:`params.TRACKER`) can be changed at run time; service ``~/rese
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
@@ -25,6 +24,7 @@ from mots_ros.msg import Detections, TrackedInstances
 from mots_ros.ros.convert import (DetectionsError, ImageError, detections_to_msg, instance_image, instance_ids,
                                   msg_to_detections, rgb_to_image, stamp_ns, tracks_to_msg)
 from mots_ros.ros.diagnostics import Diagnostics, FrameStats, report_drop
+from mots_ros.ros.image_cache import ImageCache
 from mots_ros.ros.lifecycle import destroy, node_class
 from mots_ros.ros.params import TRACKER, declare_all, image_input, image_qos, read_all, tracker_dict
 from mots_ros.ros.spin import run_node
@@ -68,7 +68,7 @@ class TrackerLogic:
         self.instance_pub = self.create_publisher(Image, "instance_image", 10)
         self.overlay_pub = self.create_publisher(Image, "overlay", 10)
         self.dropped_pub = self.create_publisher(Header, "~/detections_dropped", 10)
-        self.images: OrderedDict[int, object] = OrderedDict()  # stamp ns -> camera image message, for the overlay
+        self.images = ImageCache()  # camera image messages for the overlay
         self.frame = 0
         self.last_stamp = None
         self.dim = 0
@@ -123,9 +123,7 @@ class TrackerLogic:
             self.images.clear()
 
     def on_image(self, msg) -> None:
-        self.images[stamp_ns(msg.header.stamp)] = msg
-        while len(self.images) > max(1, self.params["image_cache"]):
-            self.images.popitem(last=False)
+        self.images.put(stamp_ns(msg.header.stamp), msg, self.params["image_cache"])
 
     def on_detections(self, msg: Detections) -> None:
         stamp = stamp_ns(msg.header.stamp)
@@ -173,9 +171,7 @@ class TrackerLogic:
     def publish_overlay(self, tracks, header, stamp: int) -> None:
         from mots_ros.viz.overlay import draw_overlay
 
-        image = self.images.pop(stamp, None)
-        for old in [s for s in self.images if s < stamp]:  # frames before this one will not be drawn any more
-            del self.images[old]
+        image = self.images.take(stamp)
         if image is None:
             self.get_logger().warning(f"{self.overlay_pub.topic_name}: no camera image stamped {stamp} on "
                                       f"{self.image_topic}; overlay skipped", throttle_duration_sec=5.0)
