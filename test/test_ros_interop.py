@@ -40,7 +40,8 @@ node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: reports.exte
     (ord(s.level), s.message, {v.key: v.value for v in s.values})
     for s in m.status if s.name.startswith("inference_node")), 10)
 deadline = time.monotonic() + 60
-while pub.get_subscription_count() < 1 + watch or not {"inference_node", "tracker_node"} <= set(node.get_node_names()):
+nodes = {"inference_node", "tracker_node"}
+while pub.get_subscription_count() < 1 + watch or not nodes <= set(node.get_node_names()):
     rclpy.spin_once(node, timeout_sec=0.05)
     if time.monotonic() > deadline:
         print(json.dumps({"error": "no match", "nodes": node.get_node_names()})); sys.exit(1)
@@ -139,14 +140,19 @@ def graph(tmp_path_factory, other_host):
         assert codes == {"inference_node": 0, "tracker_node": 0}, codes
 
 
-def test_a_default_configured_camera_gets_tracks_back(graph, tmp_path):
-    """A default camera's best-effort KITTI-size frames (1242x375, 1.4 MB: more than its 512 KB shared-memory
-    segment) reach the nodes, and a default best-effort viewer gets every overlay (from the nodes' segment)."""
+@pytest.fixture(scope="module")
+def lookahead() -> int:
+    """The demo weights' lookahead: the tracks of frame t come with frame t + lookahead."""
     from mots_ros.engine.build import DEMO_CHECKPOINT
     from mots_ros.models.weights import build_from_checkpoint
 
+    return build_from_checkpoint(DEMO_CHECKPOINT).lookahead
+
+
+def test_a_default_configured_camera_gets_tracks_back(graph, tmp_path, lookahead):
+    """A default camera's best-effort KITTI-size frames (1242x375, 1.4 MB: more than its 512 KB shared-memory
+    segment) reach the nodes, and a default best-effort viewer gets every overlay (from the nodes' segment)."""
     g, domain = graph
-    lookahead = build_from_checkpoint(DEMO_CHECKPOINT).lookahead  # the tracks of frame t come with frame t + k
     out = _peer(tmp_path, [[375, 1242]] * 5, "--overlay", ROS_DOMAIN_ID=domain)
     assert {"inference_node", "tracker_node"} <= set(out["nodes"])  # `ros2 node list` from a default shell
     if 3 * 375 * 1242 <= socket_cap():
@@ -158,17 +164,13 @@ def test_a_default_configured_camera_gets_tracks_back(graph, tmp_path):
     g.check()
 
 
-def test_a_default_camera_on_another_host_gets_tracks_back(graph, tmp_path, other_host):
+def test_a_default_camera_on_another_host_gets_tracks_back(graph, tmp_path, other_host, lookahead):
     """The same from a second host (network namespace, own /dev/shm, UDPv4 only as its shared memory reaches no
     one; in one kernel it would share the nodes' host id): the nodes' topics announce addresses the other host
     reaches, its frames arrive over UDP and a reliable viewer there gets every overlay."""
-    from mots_ros.engine.build import DEMO_CHECKPOINT
-    from mots_ros.models.weights import build_from_checkpoint
-
     if isinstance(other_host, str):
         pytest.skip(other_host)
     g, domain = graph
-    lookahead = build_from_checkpoint(DEMO_CHECKPOINT).lookahead
     out = _peer(tmp_path, [[375, 1242]] * 5, "--reliable-overlay", prefix=other_host, ROS_DOMAIN_ID=domain,
                 FASTDDS_BUILTIN_TRANSPORTS="UDPv4")
     assert {"inference_node", "tracker_node"} <= set(out["nodes"]), out

@@ -6,10 +6,9 @@ from collections import OrderedDict
 
 class ImageCache:
     """Images by stamp (ns) in arrival order, at most ``size`` (given with each image: a parameter that can
-    change at run time). Taking a frame's image also forgets the images
-    that arrived before it: their detections are late or lost and will not be drawn. Arrival order, not stamps,
-    decides, so a camera restarted with earlier stamps keeps its first images while the last detections of the
-    previous run still come in."""
+    change at run time). Taking a frame's image also forgets the images that arrived before it: their
+    detections are late or lost and will not be drawn. Arrival order, not stamps, decides, so a camera restarted
+    with earlier stamps keeps its first images while the last detections of the previous run still come in."""
 
     def __init__(self):
         self.images: OrderedDict[int, object] = OrderedDict()

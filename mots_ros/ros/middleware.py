@@ -3,9 +3,9 @@
 
 Fast DDS gets ``config/fastdds.xml``: the transports of a default-configured participant (shared memory +
 UDPv4), so that any camera driver, RViz or ``ros2`` shell with default settings reaches the nodes. The nodes'
-readers listen on UDPv4 only: a writer sends to a local reader through shared memory whenever the reader offers
+topics listen on UDPv4 only: a writer sends to a local reader through shared memory whenever the reader offers
 it, into the writer's own segment, and a default camera's 512 KB segment cannot hold a 1242x375 frame (none
-arrived); over UDP the frame comes as fragments into the readers' large socket buffers. The writers keep shared
+arrived); over UDP the frame comes as fragments into the nodes' large socket buffers. The writers keep shared
 memory with a 32 MB segment, so that a default viewer takes whole overlay frames. The nodes used to run with
 ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA`` (shared memory + TCP), which exchanges nothing with a default
 participant (0 of 25 images arrived). A user's own choice (one of :data:`USER_SETTINGS`) is left alone."""
