@@ -213,12 +213,20 @@ def reference(frames, client, tmp_path_factory, ros2_tools):
 class Launched:
     """`ros2 launch mots_ros tracker.launch.py ARGS` in its own process group, logging to a file."""
 
+    running: list = []  # the graphs not stopped yet
+
     def __init__(self, ros2: Ros2, log: Path, *args):
         self.ros2, self.log = ros2, log
         self.proc = ros2.popen("launch", "mots_ros", "tracker.launch.py", *args, log=log)
+        Launched.running.append(self)
 
     def text(self) -> str:
         return self.log.read_text()
+
+    def report(self, said: str) -> str:
+        """An assertion message: what a ``ros2`` call said, the nodes of the graph and the launch log."""
+        nodes = self.ros2("node", "list", check=False)
+        return f"ros2 said: {said}\nros2 node list:\n{nodes}\nlaunch log:\n{self.text()[-4000:]}"
 
     def check(self) -> None:
         assert self.proc.poll() is None and "process has died" not in self.text(), self.text()
@@ -226,6 +234,8 @@ class Launched:
     def stop(self) -> str:
         if self.proc.poll() is None:
             _interrupt(self.proc, 60)
+        if self in Launched.running:
+            Launched.running.remove(self)
         return self.text()
 
 
@@ -346,6 +356,10 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
     """lifecycle:=true: unconfigured until configured; a missing checkpoint leaves it unconfigured with the error
     logged; activate subscribes, deactivate stops taking frames, cleanup frees it; SIGINT stops it cleanly."""
     ros2 = Ros2(_pip_env(ros2_tools))
+    # the domain must hold this graph alone: the `launched` graph of the last set-up still runs when its SIGINT test
+    # is deselected (-k), and `ros2 param set` / `ros2 lifecycle set` would reach the nodes of either
+    for other in list(Launched.running):
+        other.stop()
     graph = Launched(ros2, tmp_path / "launch.log", "device:=cpu", "lifecycle:=true")
     managed = ("/inference_node/get_state: lifecycle_msgs/srv/GetState",
                "/inference_node/change_state: lifecycle_msgs/srv/ChangeState")
@@ -355,13 +369,15 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
                                           for n in DECLARED), 120, "the unconfigured lifecycle nodes", graph.check)
             _settled(ros2, "node", "info", "/inference_node", want=managed, absent=["/camera/image_raw"])
             ros2("param", "set", "/inference_node", "checkpoint", str(tmp_path / "missing.pt"))
-            assert "Transitioning failed" in ros2("lifecycle", "set", "/inference_node", "configure", check=False)
+            said = ros2("lifecycle", "set", "/inference_node", "configure", check=False)
+            assert "Transitioning failed" in said, graph.report(said)
             assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
             assert re.search(r"configure failed, still unconfigured: .*missing\.pt: no such file", graph.text())
             ros2("param", "set", "/inference_node", "checkpoint", "")
             for node in ("inference_node", "tracker_node"):
                 for transition in ("configure", "activate"):
-                    assert "Transitioning successful" in ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
+                    said = ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
+                    assert "Transitioning successful" in said, graph.report(said)
                 assert ros2("lifecycle", "get", f"/{node}").startswith("active")
             client.wait_for_graph(check=graph.check)
             assert len(_replay(client, frames[:3], check=graph.check)) == 3
