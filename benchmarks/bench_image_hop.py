@@ -108,6 +108,8 @@ def main() -> int:
     ap.add_argument("--echo", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--camera", type=int, nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.frames < 1:
+        ap.error(f"--frames must be at least 1, got {args.frames}")
     if args.echo:
         echo()
         return 0

@@ -186,7 +186,6 @@ def _daemon(ros2: Ros2):
 def _graph_info(ros2: Ros2) -> dict:
     """What `ros2 node info` (once it shows the node's :data:`DECLARED` entries) and `ros2 param dump` tell of
     both nodes."""
-    _settled(ros2, "node", "list", want=[f"/{n}\n" for n in DECLARED])
     return {f"{n} {what}": _settled(ros2, *what.split(), f"/{n}", want=DECLARED[n] if what == "node info" else ())
             for n in DECLARED for what in ("node info", "param dump")}
 
@@ -238,18 +237,21 @@ class Launched:
             Launched.running.remove(self)
         return self.text()
 
+    def __enter__(self) -> "Launched":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 @pytest.fixture(scope="module")
 def launched(setup_env, client, reference, tmp_path_factory):
     """`ros2 launch ... device:=cpu` (after the `mots launch` reference graph has stopped: same domain)."""
     ros2 = Ros2(setup_env)
-    graph = Launched(ros2, tmp_path_factory.mktemp("ros2_launch") / "launch.log", "device:=cpu")
-    try:
+    with Launched(ros2, tmp_path_factory.mktemp("ros2_launch") / "launch.log", "device:=cpu") as graph:
         client.wait_for_graph(check=graph.check)
         with _daemon(ros2):
             yield graph
-    finally:
-        graph.stop()
 
 
 def test_pkg_executables_and_interfaces(setup_env):
@@ -273,6 +275,8 @@ def test_show_args_lists_the_launch_arguments(setup_env):
 def test_ros2_launch_gives_the_graph_and_tracks_of_mots_launch(launched, client, frames, reference, tmp_path):
     want_tracks, want_info = reference
     ros2 = launched.ros2
+    nodes = _settled(ros2, "node", "list", want=[f"/{n}\n" for n in DECLARED])
+    assert {"/inference_node", "/tracker_node"} <= set(nodes.split()), nodes
     got_info = _graph_info(ros2)  # same topics, services, parameters (remappings, parameter file)
     assert got_info == want_info, _diff(want_info, got_info)
     echo = ros2.popen("topic", "echo", "--once", "/tracks", log=tmp_path / "echo.log")
@@ -306,7 +310,9 @@ def test_ros2_launch_gives_the_graph_and_tracks_of_mots_launch(launched, client,
 
 
 def test_node_info_shows_the_declared_topics(launched):
-    _settled(launched.ros2, "node", "info", "/inference_node", want=DECLARED["inference_node"])
+    info = _settled(launched.ros2, "node", "info", "/inference_node", want=DECLARED["inference_node"])
+    for line in DECLARED["inference_node"]:
+        assert line in info, info
 
 
 def test_param_set_takes_effect_and_reset_restarts_ids(launched, client, frames):
@@ -360,34 +366,33 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
     # is deselected (-k), and `ros2 param set` / `ros2 lifecycle set` would reach the nodes of either
     for other in list(Launched.running):
         other.stop()
-    graph = Launched(ros2, tmp_path / "launch.log", "device:=cpu", "lifecycle:=true")
     managed = ("/inference_node/get_state: lifecycle_msgs/srv/GetState",
                "/inference_node/change_state: lifecycle_msgs/srv/ChangeState")
-    try:
-        with _daemon(ros2):
-            client.spin_until(lambda: all(ros2("lifecycle", "get", f"/{n}", check=False).startswith("unconfigured")
-                                          for n in DECLARED), 120, "the unconfigured lifecycle nodes", graph.check)
-            _settled(ros2, "node", "info", "/inference_node", want=managed, absent=["/camera/image_raw"])
-            ros2("param", "set", "/inference_node", "checkpoint", str(tmp_path / "missing.pt"))
-            said = ros2("lifecycle", "set", "/inference_node", "configure", check=False)
-            assert "Transitioning failed" in said, graph.report(said)
-            assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
-            assert re.search(r"configure failed, still unconfigured: .*missing\.pt: no such file", graph.text())
-            ros2("param", "set", "/inference_node", "checkpoint", "")
-            for node in ("inference_node", "tracker_node"):
-                for transition in ("configure", "activate"):
-                    said = ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
-                    assert "Transitioning successful" in said, graph.report(said)
-                assert ros2("lifecycle", "get", f"/{node}").startswith("active")
-            client.wait_for_graph(check=graph.check)
-            assert len(_replay(client, frames[:3], check=graph.check)) == 3
-            ros2("lifecycle", "set", "/inference_node", "deactivate")
-            assert ros2("lifecycle", "get", "/inference_node").startswith("inactive")
-            client.spin_until(lambda: client.pub.get_subscription_count() == 0, 30, "the camera subscription to go")
-            ros2("lifecycle", "set", "/inference_node", "cleanup")
-            assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
-            _settled(ros2, "node", "info", "/inference_node", want=managed, absent=["/detections"])
-    finally:
-        log = graph.stop()
+    with Launched(ros2, tmp_path / "launch.log", "device:=cpu", "lifecycle:=true") as graph, _daemon(ros2):
+        client.spin_until(lambda: all(ros2("lifecycle", "get", f"/{n}", check=False).startswith("unconfigured")
+                                      for n in DECLARED), 120, "the unconfigured lifecycle nodes", graph.check)
+        info = _settled(ros2, "node", "info", "/inference_node", want=managed, absent=["/camera/image_raw"])
+        assert "/camera/image_raw" not in info, info
+        ros2("param", "set", "/inference_node", "checkpoint", str(tmp_path / "missing.pt"))
+        said = ros2("lifecycle", "set", "/inference_node", "configure", check=False)
+        assert "Transitioning failed" in said, graph.report(said)
+        assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
+        assert re.search(r"configure failed, still unconfigured: .*missing\.pt: no such file", graph.text())
+        ros2("param", "set", "/inference_node", "checkpoint", "")
+        for node in ("inference_node", "tracker_node"):
+            for transition in ("configure", "activate"):
+                said = ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
+                assert "Transitioning successful" in said, graph.report(said)
+            assert ros2("lifecycle", "get", f"/{node}").startswith("active")
+        client.wait_for_graph(check=graph.check)
+        assert len(_replay(client, frames[:3], check=graph.check)) == 3
+        ros2("lifecycle", "set", "/inference_node", "deactivate")
+        assert ros2("lifecycle", "get", "/inference_node").startswith("inactive")
+        client.spin_until(lambda: client.pub.get_subscription_count() == 0, 30, "the camera subscription to go")
+        ros2("lifecycle", "set", "/inference_node", "cleanup")
+        assert ros2("lifecycle", "get", "/inference_node").startswith("unconfigured")
+        info = _settled(ros2, "node", "info", "/inference_node", want=managed, absent=["/detections"])
+        assert "/detections" not in info, info
+    log = graph.text()
     assert "process has died" not in log, log
     assert len(re.findall(r"process has finished cleanly", log)) == 2, log
