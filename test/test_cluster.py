@@ -170,3 +170,55 @@ def test_bilinear_upsampling_assigns_each_pixel_to_the_most_confident_cluster():
                    zip(masks, rle.decode(nearest.masks).transpose(2, 0, 1).astype(bool)))  # smoother shapes
     with pytest.raises(ValueError, match="upsampling must be one of"):
         ClusterConfig(upsampling="bicubic")
+
+
+def centre_votes(blobs, noise=0.0, seed=0):
+    """(2, h, w) offsets from each blob pixel to its blob's centre (0 elsewhere), + Gaussian noise."""
+    offsets = np.random.default_rng(seed).normal(0, noise, (2, h, w)).astype(np.float32)
+    rows, cols = np.mgrid[0:h, 0:w]
+    for _, r, c, _ in blobs.values():
+        offsets[0, r, c] += (r.start + r.stop - 1) / 2 - rows[r, c]
+        offsets[1, r, c] += (c.start + c.stop - 1) / 2 - cols[r, c]
+    return offsets
+
+
+def test_centre_votes_split_touching_look_alike_objects():
+    """Two cars side by side with one embedding (thesis 6.3.1): clustered on embeddings and positions they are
+    one cluster; on the predicted centres (pixel + offset) two, one per car, and "both" agrees."""
+    touching = {"left": (1, slice(2, 12), slice(2, 12), [8.0, 0, 0, 0]),
+                "right": (1, slice(2, 12), slice(12, 22), [8.0, 0, 0, 0])}
+    probs, emb = outputs(touching)
+    offsets = centre_votes(touching, noise=0.3)
+    assert len(run(probs, emb)) == 1
+    for features in ("centre", "both"):
+        config = ClusterConfig(features=features, centre_scale=32.0, position_scale=0.0)
+        det = cluster_frame(probs, emb, 7, 70, h * S, w * S, (h * S, w * S), S, config, None, offsets)
+        assert len(det) == 2, features
+        masks = rle.decode(det.masks).transpose(2, 0, 1).astype(bool)
+        left = masks[np.argmin(det.boxes[:, 0])]
+        want = np.zeros((h * S, w * S), bool)
+        want[2 * S:12 * S, 2 * S:12 * S] = True
+        assert (left & want).sum() / (left | want).sum() > 0.8
+        np.testing.assert_allclose(det.embeddings, [[8.0, 0, 0, 0]] * 2, atol=0.1)  # representatives: embeddings
+
+
+def test_centre_features_need_offsets():
+    probs, emb = outputs(BLOBS)
+    with pytest.raises(ValueError, match="needs a model with centre votes"):
+        run(probs, emb, ClusterConfig(features="centre"))
+    with pytest.raises(ValueError, match="features must be one of"):
+        ClusterConfig(features="votes")
+
+
+def test_centre_parameters_parse_dump_and_refuse_bad_values():
+    from mots_ros import MotsError
+    from mots_ros.tracking.cluster import cluster_from_dict, dump_cluster_config
+
+    config = cluster_from_dict({"features": "both", "centre_scale": 16.0})
+    assert (config.features, config.centre_scale) == ("both", 16.0)
+    dumped = dump_cluster_config(config)
+    assert "      features: both\n" in dumped and "      centre_scale: 16.0\n" in dumped
+    with pytest.raises(MotsError, match=r"f.yaml: clustering.features: expected one of embedding, centre, both"):
+        cluster_from_dict({"features": "votes"}, "f.yaml: ")
+    with pytest.raises(MotsError, match="clustering.centre_scale: expected a float >= 0, got 16 .write it"):
+        cluster_from_dict({"centre_scale": 16})

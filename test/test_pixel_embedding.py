@@ -98,6 +98,48 @@ def test_pixel_targets_sample_output_pixel_centres():
     assert classes.tolist() == [[1, IGNORE, 0], [0, IGNORE, 2]]
 
 
+def test_centre_offsets_equal_hand_computed():
+    """Centre-vote targets (thesis 6.3.1) on a 4 x 6 frame: a car in the top-left 2 x 2 pixels, an L-shaped
+    pedestrian (rows 1-3 of column 3, row 3 of columns 4-5); background and ignore pixels get none."""
+    from mots_ros.models.pixel_embedding.losses import centre_offsets
+
+    ids = torch.zeros(1, 4, 6, dtype=torch.long)
+    ids[0, :2, :2] = 1001
+    ids[0, 1:4, 3] = 2001
+    ids[0, 3, 4:6] = 2001
+    ids[0, 0, 5] = IGNORE
+    offsets, where = centre_offsets(torch.cat([ids, torch.zeros_like(ids)]))  # a second, empty frame
+    assert where[0].sum() == 9 and not where[1].any() and not where[0, 0, 5]
+    # car: centre of mass (0.5, 0.5); pedestrian: pixels (1,3) (2,3) (3,3) (3,4) (3,5): mass (2.4, 3.6)
+    assert offsets[0, :, 0, 0].tolist() == [0.5, 0.5] and offsets[0, :, 1, 1].tolist() == [-0.5, -0.5]
+    torch.testing.assert_close(offsets[0, :, 1, 3], torch.tensor([1.4, 0.6]))
+    torch.testing.assert_close(offsets[0, :, 3, 5], torch.tensor([-0.6, -1.4]))
+    assert not offsets[:, :, ~where[0]].any() and not offsets[1].any()
+    # box centre (Fig. 6.31): rows 1..3, columns 3..5 -> (2, 4)
+    box, _ = centre_offsets(ids, "box")
+    assert box[0, :, 1, 3].tolist() == [1.0, 1.0] and box[0, :, 3, 5].tolist() == [-1.0, -1.0]
+    assert box[0, :, 0, 0].tolist() == [0.5, 0.5]
+
+
+def test_offset_loss_kinds_on_instance_pixels_only():
+    """l1, l2 and Huber (Fig. 6.30) of the predicted offsets against the targets, weighted, over instance pixels
+    only: the background pixel's wild prediction does not count."""
+    ids = torch.tensor([[[1001, 1001, 0]]])  # one car of two pixels (centre column 0.5) and a background pixel
+    logits, emb = torch.zeros(1, 3, 1, 3), torch.zeros(1, 2, 1, 3)
+    classes = ids // 1000
+    predicted = torch.zeros(1, 2, 1, 3)
+    predicted[0, 1, 0, 0] = 2.5  # column error 2 at pixel 0 (target +0.5); pixel 1 exact (target -0.5)
+    predicted[0, 1, 0, 1] = -0.5
+    predicted[0, :, 0, 2] = 100.0
+    want = {"l1": (2 + 0) / 2, "l2": (4 + 0) / 2, "huber": (1.5 + 0) / 2}
+    for kind, value in want.items():
+        loss = PixelLoss(offset_loss=kind, offset_weight=0.5, samples=3)(logits, emb, classes, ids, predicted)
+        assert loss["loss_offset"].item() == pytest.approx(0.5 * value), kind
+    assert "loss_offset" not in PixelLoss(samples=3)(logits, emb, classes, ids)
+    with pytest.raises(ValueError, match="offset_loss must be one of"):
+        PixelLoss(offset_loss="l3")
+
+
 # ---------------------------------------------------------------------------------------------- network
 
 @pytest.mark.parametrize("position", ["encoder", "decoder"])
@@ -134,7 +176,7 @@ def test_streaming_equals_batch_forward(position, stride, lookahead):
     streamed = torch.cat(seen)
     seen.clear()
     with torch.inference_mode():
-        logits, _ = net(batch(images))
+        logits = net(batch(images))[0]
     torch.testing.assert_close(streamed, logits, atol=1e-4, rtol=1e-4)
 
 
@@ -217,3 +259,37 @@ def test_configs_build_and_kitti_schedule_is_the_thesis():
         ("resnet101", 8.0, 0.1, 5000)
     lrs = [learning_rate(train, s) for s in (0, 502, 503, 1006, 20119, 20120, 30179)]
     assert lrs == [1e-6, 1e-6, 1e-5, 5e-5, 5e-5, 1e-5, 1e-5]
+
+
+def saved_outputs(tmp_path, checkpoint, clustering=None, n=3):
+    """The saved per-frame outputs of ``n`` frames streamed through ``checkpoint``, and the stream."""
+    from mots_ros.engine.build import build_stream
+    from mots_ros.models.pixel_embedding.outputs import OutputRecorder, load_outputs
+
+    stream = build_stream(str(checkpoint), "cpu", clustering=clustering)
+    recorder = stream.model.recorder = OutputRecorder()
+    for i, image in enumerate(frames(n)):
+        stream.push(image, i, i)
+    stream.flush()
+    recorder.save(str(tmp_path / "seq.npz"))
+    return load_outputs(str(tmp_path / "seq.npz")), stream
+
+
+def test_centre_vote_branch_streams_saves_and_clusters(tmp_path):
+    """centre_votes: a third branch of 2 maps (offsets in output pixels); its outputs travel with the frame's
+    outputs (saved and loaded, equal to the batch forward's), and a model without them saves none and refuses
+    centre features with an error naming the checkpoint."""
+    from mots_ros.engine.build import build_stream
+    from mots_ros.tracking.cluster import ClusterConfig
+
+    net = narrow(temporal_layers=1, centre_votes=True, offset_unit=4.0).eval()
+    assert net(batch(frames(2)))[2].shape == (2, 2, H // 4, W // 4) and net.config["centre_votes"] is True
+    save_checkpoint(tmp_path / "votes.pt", net)
+    saved, stream = saved_outputs(tmp_path, tmp_path / "votes.pt", ClusterConfig(features="both"))
+    with torch.inference_mode():
+        want = stream.model(batch(frames(3)))[2].numpy()
+    np.testing.assert_allclose(np.stack([f.offsets for f in saved]), want, atol=1e-4)
+    save_checkpoint(tmp_path / "plain.pt", narrow(temporal_layers=1))
+    assert saved_outputs(tmp_path, tmp_path / "plain.pt", n=1)[0][0].offsets is None
+    with pytest.raises(MotsError, match=r"plain.pt: clustering.features 'centre' needs a model with centre votes"):
+        build_stream(str(tmp_path / "plain.pt"), "cpu", clustering=ClusterConfig(features="centre"))

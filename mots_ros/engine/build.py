@@ -69,6 +69,9 @@ def build_stream(checkpoint: str | None = None, device: str | torch.device | Non
     model = build_from_checkpoint(checkpoint, model_type)
     model.set_input_size(*input_size)
     if clustering is not None and hasattr(model, "clustering"):
-        model.clustering = clustering
+        try:
+            model.clustering = clustering
+        except MotsError as e:
+            raise MotsError(f"{checkpoint}: {e}") from None
     return StreamingModel(model, lookahead=lookahead, device=device, score_threshold=score_threshold,
                           precision=precision)

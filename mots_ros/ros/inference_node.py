@@ -89,10 +89,10 @@ class InferenceLogic:
         values = {**self.params, **{p.name: p.value for p in changes}}
         try:
             clustering = clustering_config(values)
+            if hasattr(self.stream.model, "clustering"):
+                self.stream.model.clustering = clustering
         except MotsError as e:
             return SetParametersResult(successful=False, reason=str(e))
-        if hasattr(self.stream.model, "clustering"):
-            self.stream.model.clustering = clustering
         self.params.update({k: v for k, v in values.items() if k.startswith("clustering.")})
         return SetParametersResult(successful=True)
 

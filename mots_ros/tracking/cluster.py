@@ -12,6 +12,11 @@ Speed: ``subsample`` s > 1 clusters only the pixels on every s-th row and column
 stride 4s; ``min_cluster_size`` still in image pixels) and gives every other pixel of the class the label of its
 nearest clustered pixel in feature space (noise included): HDBSCAN's cost grows faster than its points.
 
+Features (``features``): the embeddings (the default), the predicted instance centres of a model with centre votes
+(thesis 6.3.1: pixel position + predicted offset, over the longer output side, times ``centre_scale``; an object's
+pixels all vote for one point, which splits touching objects whose embeddings agree), or both side by side (Fig.
+6.27); each with or without the scaled pixel positions. The linking representatives are always embeddings.
+
 Options (thesis 6.2.9): ``upsampling='bilinear'``: each cluster's class probabilities (0 off the cluster) are
 upsampled bilinearly and a pixel goes to the cluster with the highest upsampled value if it exceeds 0.5, so masks
 stay disjoint; ``single_cluster``: when HDBSCAN finds one cluster of a class in a frame, every pixel with a
@@ -30,6 +35,7 @@ from .types import FrameDetections
 
 CLASS_IDS = {"car": 1, "pedestrian": 2}
 UPSAMPLING = ("nearest", "bilinear")
+FEATURES = ("embedding", "centre", "both")
 
 
 def is_count(value) -> bool:
@@ -59,10 +65,14 @@ class ClusterConfig:
     upsampling: str = "nearest"  # or 'bilinear'
     single_cluster: bool = False
     subsample: int = 1  # cluster every s-th output row and column, label the rest by their nearest clustered pixel
+    features: str = "embedding"  # or 'centre' / 'both': the predicted centres of a model with centre votes
+    centre_scale: float = 8.0  # weight of the predicted centre (over the longer output side)
 
     def __post_init__(self):
         if self.upsampling not in UPSAMPLING:
             raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {self.upsampling!r}")
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
         if not is_count(self.subsample):
             raise ValueError(f"subsample must be an integer >= 1, got {self.subsample!r}")
 
@@ -77,13 +87,18 @@ CLUSTER_DESCRIPTIONS = {
     "subsample": "Pixel-embedding models: cluster the pixels of every s-th output row and column only and label "
                  "the others by their nearest clustered pixel in feature space (1: all; 2: a quarter, ~4x faster "
                  "clustering).",
+    "features": "Pixel-embedding models: what is clustered: 'embedding', 'centre' (the centres predicted by a "
+                "model with centre votes, thesis 6.3.1) or 'both' (Fig. 6.27); the position is added per "
+                "position_scale.",
+    "centre_scale": "Pixel-embedding models with centre votes: weight of the predicted centre (row, column over the "
+                    "longer output side) among the clustering features.",
     "min_samples": "HDBSCAN k (min_samples) of the class (thesis 6.2.4: 15 cars, 5 pedestrians).",
     "min_cluster_size": "Smallest cluster of the class, in pixels at image resolution (thesis 6.2.4: 250 cars, "
                         "650 pedestrians).",
 }
 
 
-COMMON_FIELDS = ("position_scale", "upsampling", "single_cluster")  # the ClusterConfig fields both classes share
+COMMON_FIELDS = ("position_scale", "upsampling", "single_cluster", "features", "centre_scale")  # the ClusterConfig fields both classes share
 SHARED_FIELDS = (*COMMON_FIELDS, "subsample")  # and the speed setting, which `mots tune` does not search
 
 
@@ -119,10 +134,15 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
             v = getattr(classes[name], key)
             if not is_count(v):
                 raise MotsError(f"{where}clustering.{name}.{key}: expected an integer >= 1, got {v!r}")
-    scale = values.get("position_scale", default.position_scale)
-    if isinstance(scale, bool) or not isinstance(scale, float) or not 0 <= scale < float("inf"):
-        hint = " (write it with a decimal point: ROS 2 parameters are typed)" if type(scale) is int else ""
-        raise MotsError(f"{where}clustering.position_scale: expected a float >= 0, got {scale!r}{hint}")
+    scales = {}
+    for key in ("position_scale", "centre_scale"):
+        scale = scales[key] = values.get(key, getattr(default, key))
+        if isinstance(scale, bool) or not isinstance(scale, float) or not 0 <= scale < float("inf"):
+            hint = " (write it with a decimal point: ROS 2 parameters are typed)" if type(scale) is int else ""
+            raise MotsError(f"{where}clustering.{key}: expected a float >= 0, got {scale!r}{hint}")
+    features = values.get("features", default.features)
+    if features not in FEATURES:
+        raise MotsError(f"{where}clustering.features: expected one of {', '.join(FEATURES)}, got {features!r}")
     single = values.get("single_cluster", default.single_cluster)
     if not isinstance(single, bool):
         raise MotsError(f"{where}clustering.single_cluster: expected true or false, got {single!r}")
@@ -132,8 +152,8 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
     subsample = values.get("subsample", default.subsample)
     if not is_count(subsample):
         raise MotsError(f"{where}clustering.subsample: expected an integer >= 1, got {subsample!r}")
-    return ClusterConfig(classes["car"], classes["pedestrian"], scale, default.representatives, upsampling, single,
-                         subsample)
+    return ClusterConfig(classes["car"], classes["pedestrian"], scales["position_scale"], default.representatives,
+                         upsampling, single, subsample, features, scales["centre_scale"])
 
 
 def nested(flat: dict) -> dict:
@@ -162,7 +182,7 @@ def dump_cluster_config(config: ClusterConfig) -> str:
     out = ["/**/inference_node:", "  ros__parameters:", "    clustering:"]
     for key in SHARED_FIELDS:
         value = getattr(config, key)
-        text = repr(float(value)) if key == "position_scale" else str(value).lower() if key == "single_cluster" \
+        text = repr(float(value)) if key.endswith("_scale") else str(value).lower() if key == "single_cluster" \
             else value
         out += [f"      # {CLUSTER_DESCRIPTIONS[key]}", f"      {key}: {text}"]
     for name in CLASS_IDS:
@@ -249,16 +269,32 @@ def _clusters(probs: np.ndarray, best: np.ndarray, features: np.ndarray, grid: n
     return [(g, g) for g in groups]
 
 
+def clustering_features(flat_emb: np.ndarray, offsets: np.ndarray | None, rows: np.ndarray, cols: np.ndarray,
+                        config: ClusterConfig) -> np.ndarray:
+    """(h*w, F) points to cluster: the ``config.features`` of each output pixel, then its scaled position."""
+    position = np.stack([rows, cols], -1).reshape(-1, 2).astype(np.float32)
+    parts = [flat_emb] if config.features != "centre" else []
+    if config.features != "embedding":
+        if offsets is None:
+            raise ValueError(f"clustering.features {config.features!r} needs a model with centre votes "
+                             f"(centre_votes: true); this one predicts no offsets")
+        centres = position + offsets.reshape(2, -1).T
+        parts.append(centres * np.float32(config.centre_scale / max(rows.shape)))
+    if config.position_scale:
+        parts.append(position * np.float32(config.position_scale / max(rows.shape)))
+    return parts[0] if len(parts) == 1 else np.hstack(parts).astype(np.float32)
+
+
 def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: int, height: int, width: int,
                   resized: tuple[int, int], stride: int, config: ClusterConfig,
-                  score_threshold: float | None = None) -> FrameDetections:
-    """Detections of one frame from class probabilities (C, h, w) and embeddings (D, h, w) at the output stride
-    of an image of (height, width) that the network saw at ``resized``."""
+                  score_threshold: float | None = None, offsets: np.ndarray | None = None) -> FrameDetections:
+    """Detections of one frame from class probabilities (C, h, w), embeddings (D, h, w) and, for the centre
+    features, centre offsets (2, h, w; output pixels) at the output stride of an image of (height, width) that the
+    network saw at ``resized``."""
     (_, h, w), dim = probs.shape, embeddings.shape[0]
     rows, cols = np.mgrid[0:h, 0:w]
-    position = np.stack([rows, cols], -1).reshape(-1, 2).astype(np.float32) * (config.position_scale / max(h, w))
     flat_emb = embeddings.reshape(dim, -1).T
-    features = flat_emb if not config.position_scale else np.hstack([flat_emb, position])
+    features = clustering_features(flat_emb, offsets, rows, cols, config)
     best = probs.argmax(0)
     cell_area = (height / h) * (width / w)
     step = config.subsample

@@ -15,7 +15,9 @@ compete for boundary pixels). Clustering trials run in parallel (fork workers).
 Clustering search space: position_scale = 0 (p 0.1) or log-uniform in [1, 128] (on held-out frames of the
 first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: their embeddings separate classes
 far better than instances); upsampling nearest or bilinear (p 0.5); single_cluster (p 0.5); per class min_samples
-= log-uniform integer in [2, 40] and min_cluster_size = log-uniform integer in [50, 3000] image pixels.
+= log-uniform integer in [2, 40] and min_cluster_size = log-uniform integer in [50, 3000] image pixels. Outputs of a
+model with centre votes (thesis 6.3.1) add the features (embedding, centre or both, p 1/3 each; Fig. 6.27) and
+centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mots_ros import MotsError
-from mots_ros.tracking.cluster import COMMON_FIELDS, ClassClustering, ClusterConfig, dump_cluster_config, is_count
+from mots_ros.tracking.cluster import COMMON_FIELDS, FEATURES, ClassClustering, ClusterConfig, dump_cluster_config, is_count
 from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
 from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials, score
 
@@ -65,22 +67,30 @@ def _log_int(rng: np.random.Generator, low: int, high: int) -> int:
 GROUP = 4  # clustering trials that share position scale, upsampling and the single-cluster rule
 
 
-def _common(rng: np.random.Generator) -> dict:
+def _log_uniform(rng: np.random.Generator, high: float) -> float:
+    return float(f"{math.exp(rng.uniform(0, math.log(high))):.4g}")
+
+
+def _common(rng: np.random.Generator, centres: bool) -> dict:
     """Random values of the :data:`~mots_ros.tracking.cluster.COMMON_FIELDS` (the module docstring's space)."""
-    scale = 0.0 if rng.random() < 0.1 else float(f"{math.exp(rng.uniform(0, math.log(128))):.4g}")
-    return {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
-            "single_cluster": bool(rng.random() < 0.5)}
+    scale = 0.0 if rng.random() < 0.1 else _log_uniform(rng, 128)
+    out = {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
+           "single_cluster": bool(rng.random() < 0.5)}
+    if centres:
+        out.update(features=str(rng.choice(FEATURES)), centre_scale=_log_uniform(rng, 128))
+    return out
 
 
-def sample_clusterings(n: int, seed: int, subsample: int = 1) -> list[ClusterConfig]:
+def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
-    trial is the defaults, and its group shares their common parameters. All cluster with ``subsample``."""
+    trial is the defaults, and its group shares their common parameters. All cluster with ``subsample``;
+    ``centres``: the outputs hold centre votes, which the features may use."""
     rng = np.random.default_rng(seed)
     default = ClusterConfig(subsample=subsample)
     out = [default]
     for start in range(0, n, GROUP):
-        common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng)
+        common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres)
         for _ in range(max(start, 1), min(start + GROUP, n)):
             car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
             out.append(ClusterConfig(car, ped, **common, subsample=subsample))
@@ -133,8 +143,7 @@ def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[Clust
 
 
 def _row(i: int, clustering: ClusterConfig, best: dict) -> dict:
-    row = {"trial": i, "position_scale": clustering.position_scale, "upsampling": clustering.upsampling,
-           "single_cluster": clustering.single_cluster}
+    row = {"trial": i, **{k: getattr(clustering, k) for k in COMMON_FIELDS}}
     for c in CLASSES:
         row.update({f"{c}.{k}": v for k, v in asdict(getattr(clustering, c)).items()})
     for c in CLASSES:
@@ -147,8 +156,8 @@ def clustering_summary(clustering: ClusterConfig) -> str:
     """One line: the chosen clustering parameters."""
     classes = ", ".join(f"{c} min_samples={getattr(clustering, c).min_samples} min_cluster_size="
                         f"{getattr(clustering, c).min_cluster_size}" for c in CLASSES)
-    return (f"clustering: position_scale={clustering.position_scale}, upsampling={clustering.upsampling}, "
-            f"single_cluster={clustering.single_cluster}, subsample={clustering.subsample}, {classes}")
+    common = ", ".join(f"{k}={getattr(clustering, k)}" for k in COMMON_FIELDS)
+    return f"clustering: {common}, subsample={clustering.subsample}, {classes}"
 
 
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
@@ -163,7 +172,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     if not is_count(subsample):
         raise MotsError(f"--subsample must be an integer >= 1, got {subsample!r}")
     data = load_outputs_data(outputs_dir, gt_dir, seqmap)
-    clusterings = sample_clusterings(cluster_trials, seed, subsample)
+    centres = all(f.offsets is not None for _, frames, _, _ in data.values() for f in frames)
+    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
     results: list = [None] * cluster_trials

@@ -7,6 +7,11 @@ against every other). 5000 pixels are sampled per batch, the same number for eac
 as one), or the same number per class and within it per instance (``'balanced'``), or uniformly (``'random'``).
 Ignore regions take part in neither loss. Targets live at the output resolution (nearest-neighbour samples of the
 annotation at the output pixels' centres, as Fig. 6.2 downsamples).
+
+Centre votes (thesis 6.3.1, with the model's ``centre_votes`` branch): every instance pixel's offset (rows,
+columns, in output pixels) to its instance's centre in that frame: the centre of mass of the instance's output
+pixels (``'mass'``) or the centre of their box (``'box'``, Fig. 6.31); l1 (default), l2 or Huber (Fig. 6.30),
+weighted by ``offset_weight`` (Fig. 6.29), on instance pixels only (background and ignore excluded).
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from ..losses import association_loss
 EMBEDDING_LOSSES = ("contrastive", "batch_all", "p_quantile")
 SAMPLING = ("instance", "balanced", "random")
 IGNORE = -1  # target value of ignore pixels (class and instance)
+CENTRES = ("mass", "box")
+OFFSET_LOSSES = ("l1", "l2", "huber")
 TRIPLET_MAX_SAMPLES = 300  # the triplet losses form N^3 triplets: 300 pixels are 27 M, 5000 would be 1.25e11
 
 
@@ -79,12 +86,58 @@ def sample_pixels(instances: torch.Tensor, count: int, strategy: str = "instance
     return valid[order[starts[owner] + rank % sizes[owner]]]
 
 
+def centre_offsets(instances: torch.Tensor, centre: str = "mass") -> tuple[torch.Tensor, torch.Tensor]:
+    """(offsets (T, 2, h, w) float, where (T, h, w) bool) of ``instances`` (T, h, w) ids: at each instance pixel
+    (id > 0) the (row, column) of its instance's centre in its frame minus its own, in output pixels; 0 elsewhere.
+    ``centre`` ``'mass'``: the mean of the instance's pixel positions; ``'box'``: the middle of their extent."""
+    if centre not in CENTRES:
+        raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}")
+    t, h, w = instances.shape
+    rows, cols = torch.meshgrid(torch.arange(h, device=instances.device), torch.arange(w, device=instances.device),
+                                indexing="ij")
+    where = instances > 0
+    offsets = torch.zeros(t, 2, h, w, device=instances.device)
+    if not where.any():
+        return offsets, where
+    frame = torch.arange(t, device=instances.device).view(t, 1, 1).expand(t, h, w)[where]
+    _, owner = torch.unique(frame * (instances.max() + 1) + instances[where], return_inverse=True)
+    n = int(owner.max()) + 1
+    pos = torch.stack([rows.expand(t, h, w)[where], cols.expand(t, h, w)[where]], 1).float()  # (P, 2)
+    if centre == "mass":
+        total = torch.zeros(n, 2, device=pos.device).index_add_(0, owner, pos)
+        centres = total / torch.bincount(owner, minlength=n).unsqueeze(1)
+    else:
+        index = owner.unsqueeze(1).expand(-1, 2)
+        low = torch.full((n, 2), float("inf"), device=pos.device).scatter_reduce(0, index, pos, "amin")
+        high = torch.full((n, 2), float("-inf"), device=pos.device).scatter_reduce(0, index, pos, "amax")
+        centres = (low + high) / 2
+    offsets.permute(0, 2, 3, 1)[where] = centres[owner] - pos
+    return offsets, where
+
+
+def offset_loss(predicted: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """Mean over (P, 2) pixels' offset errors: l1 (|dr| + |dc|), l2 (squared distance) or Huber (smooth l1, 1
+    output pixel, summed over the two components)."""
+    if kind == "l1":
+        return (predicted - target).abs().sum(1).mean()
+    if kind == "l2":
+        return ((predicted - target) ** 2).sum(1).mean()
+    return F.smooth_l1_loss(predicted, target, reduction="none", beta=1.0).sum(1).mean()
+
+
 class PixelLoss:
     """``loss_class`` (cross-entropy) and ``loss_embedding`` (``weight`` x the embedding loss of ``samples``
-    sampled pixels) of one window (thesis 6.2.4: L = L_class + 0.1 L_embedding)."""
+    sampled pixels) of one window (thesis 6.2.4: L = L_class + 0.1 L_embedding); with centre offsets also
+    ``loss_offset`` (``offset_weight`` x :func:`offset_loss` towards :func:`centre_offsets`, thesis 6.3.1)."""
 
     def __init__(self, embedding_loss: str = "contrastive", margin: float = 8.0, weight: float = 0.1,
-                 quantile: float = 0.5, samples: int = 5000, sampling: str = "instance"):
+                 quantile: float = 0.5, samples: int = 5000, sampling: str = "instance", centre: str = "mass",
+                 offset_loss: str = "l1", offset_weight: float = 0.001):
+        if centre not in CENTRES:
+            raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}")
+        if offset_loss not in OFFSET_LOSSES:
+            raise ValueError(f"offset_loss must be one of {OFFSET_LOSSES}, got {offset_loss!r}")
+        self.centre, self.offset_kind, self.offset_weight = centre, offset_loss, offset_weight
         if embedding_loss not in EMBEDDING_LOSSES:
             raise ValueError(f"embedding_loss must be one of {EMBEDDING_LOSSES}, got {embedding_loss!r}")
         if sampling not in SAMPLING:
@@ -96,8 +149,10 @@ class PixelLoss:
         self.samples, self.sampling = samples, sampling
 
     def __call__(self, logits: torch.Tensor, embeddings: torch.Tensor, classes: torch.Tensor,
-                 instances: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """``logits`` (T, C, h, w), ``embeddings`` (T, D, h, w), targets (T, h, w) from :func:`pixel_targets`."""
+                 instances: torch.Tensor, offsets: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``logits`` (T, C, h, w), ``embeddings`` (T, D, h, w), targets (T, h, w) from :func:`pixel_targets`,
+        ``offsets`` (T, 2, h, w) or None."""
         known = classes != IGNORE
         loss_class = (F.cross_entropy(logits.float(), classes, ignore_index=IGNORE) if known.any()
                       else logits.sum() * 0.0)
@@ -106,4 +161,10 @@ class PixelLoss:
         picked = sample_pixels(ids, self.samples, self.sampling, generator)
         y = ids[picked]
         emb = association_loss(self.kind, flat[picked], y, torch.zeros_like(y), self.margin, self.quantile)
-        return {"loss_class": loss_class, "loss_embedding": self.weight * emb}
+        out = {"loss_class": loss_class, "loss_embedding": self.weight * emb}
+        if offsets is not None:
+            target, where = centre_offsets(instances, self.centre)
+            error = (offset_loss(offsets.float().permute(0, 2, 3, 1)[where], target.permute(0, 2, 3, 1)[where],
+                                 self.offset_kind) if where.any() else offsets.sum() * 0.0)
+            out["loss_offset"] = self.offset_weight * error
+        return out

@@ -10,7 +10,8 @@ and an embedding branch.
 * :class:`~mots_ros.models.temporal.TemporalBlock` (0, 1 or 2 identity-initialised separable 3D convolutions, Fig.
   6.12) after the encoder (default) or after the decoder.
 * Two branches, each a 3x3 convolution (256 maps, ReLU) and a linear 1x1 convolution: class logits (background,
-  car, pedestrian) and ``embedding_dim`` (16) embeddings per output pixel.
+  car, pedestrian) and ``embedding_dim`` (16) embeddings per output pixel; optionally a third (``centre_votes``,
+  thesis 6.3.1): each pixel's offset (rows, columns, in output pixels) to its instance's centre.
 
 Streaming (:class:`~mots_ros.models.base.StreamableNet`): with the block after the encoder, :meth:`encode` runs the
 encoder (the ASPP output goes through the ring buffer, the reduced low-level features wait with the frame) and
@@ -27,6 +28,7 @@ from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
+from mots_ros import MotsError
 from mots_ros.tracking.cluster import ClusterConfig
 from mots_ros.tracking.types import FrameDetections
 
@@ -116,6 +118,8 @@ class PixelEmbeddingNet(nn.Module):
         backbone, aspp, decoder: encoder body, ASPP and decoder (:class:`Backbone`, torchvision's ``ASPP``,
             :class:`Decoder`).
         class_head, embedding_head: the two branches (:func:`branch`).
+        offset_head: the centre-vote branch (thesis 6.3.1; None: without one); its outputs times ``offset_unit``
+            are offsets in output pixels.
         temporal: the block (None: no temporal context) and ``temporal_position`` ``'encoder'`` / ``'decoder'``.
         lookahead: future frames in a window (None: the centred window).
         output_stride: stride of the outputs (that of the decoder's low-level features).
@@ -132,12 +136,13 @@ class PixelEmbeddingNet(nn.Module):
                  embedding_head: nn.Module, temporal: TemporalBlock | None, temporal_position: str = "encoder",
                  lookahead: int | None = None, output_stride: int = 4, loss: PixelLoss | None = None,
                  clustering: ClusterConfig | None = None, min_size: int = 0, max_size: int = 0,
-                 config: dict | None = None):
+                 config: dict | None = None, offset_head: nn.Module | None = None, offset_unit: float = 16.0):
         super().__init__()
         if temporal_position not in PLACEMENTS:
             raise ValueError(f"temporal_position must be one of {PLACEMENTS}, got {temporal_position!r}")
         self.backbone, self.aspp, self.decoder = backbone, aspp, decoder
         self.class_head, self.embedding_head = class_head, embedding_head
+        self.offset_head, self.offset_unit = offset_head, offset_unit
         self.temporal, self.temporal_position = temporal, temporal_position
         field = temporal.receptive_field if temporal is not None else 1
         self.lookahead = (field - 1) // 2 if lookahead is None else lookahead
@@ -151,6 +156,18 @@ class PixelEmbeddingNet(nn.Module):
         self.config = dict(config or {})
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def clustering(self) -> ClusterConfig:
+        """The clustering of :meth:`decode`; centre features need the centre-vote branch (MotsError otherwise)."""
+        return self._clustering
+
+    @clustering.setter
+    def clustering(self, config: ClusterConfig) -> None:
+        if config.features != "embedding" and self.offset_head is None:
+            raise MotsError(f"clustering.features {config.features!r} needs a model with centre votes "
+                            f"(centre_votes: true); this one predicts no offsets")
+        self._clustering = config
 
     @property
     def receptive_field(self) -> int:
@@ -189,10 +206,13 @@ class PixelEmbeddingNet(nn.Module):
         low, out = self.backbone(x)
         return self.aspp(out), self.decoder.reduce(low)
 
-    def heads(self, decoded: torch.Tensor, out_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(class logits, embeddings) of decoder output, cropped to ``out_size`` (the unpadded part)."""
+    def heads(self, decoded: torch.Tensor, out_size: tuple[int, int]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(class logits, embeddings, centre offsets in output pixels or None) of decoder output, cropped to
+        ``out_size`` (the unpadded part)."""
         decoded = decoded[..., :out_size[0], :out_size[1]]
-        return self.class_head(decoded), self.embedding_head(decoded)
+        offsets = self.offset_head(decoded) * self.offset_unit if self.offset_head is not None else None
+        return self.class_head(decoded), self.embedding_head(decoded), offsets
 
     def _temporal(self, x: torch.Tensor) -> torch.Tensor:
         """The block over (T, C, h, w) consecutive frames, sequence ends replicated (T outputs)."""
@@ -201,8 +221,10 @@ class PixelEmbeddingNet(nn.Module):
         x = pad_time(x.permute(1, 0, 2, 3).unsqueeze(0), self.receptive_field - 1 - self.lookahead, self.lookahead)
         return self.temporal(x).squeeze(0).permute(1, 0, 2, 3)
 
-    def forward(self, images: torch.Tensor, resize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w)).
+    def forward(self, images: torch.Tensor, resize: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w),
+        centre offsets (T, 2, h, w) or None).
         ``resize`` False: the frames are already at the network's input size (training crops, thesis 6.2.4)."""
         size = tuple(images.shape[-2:])
         out_size = self.output_size(*size) if resize else (-(-size[0] // self.output_stride),
@@ -220,9 +242,9 @@ class PixelEmbeddingNet(nn.Module):
         return None, {"x": self.decoder.combine(high, reduced)}
 
     def predict(self, context: torch.Tensor | None, features: dict[str, torch.Tensor], height: int, width: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(class logits (1, C, h, w), embeddings (1, D, h, w)) of one frame from :meth:`encode`'s context and the
-        temporal output of its window."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(class logits (1, C, h, w), embeddings (1, D, h, w), offsets (1, 2, h, w) or None) of one frame from
+        :meth:`encode`'s context and the temporal output of its window."""
         x = features["x"]
         decoded = self.decoder.combine(x, context) if self.temporal_position == "encoder" else x
         return self.heads(decoded, self.output_size(height, width))
@@ -232,9 +254,10 @@ class PixelEmbeddingNet(nn.Module):
         """Net interface: class probabilities and embeddings of one frame (passed to ``self.recorder`` when set,
         :class:`~mots_ros.models.pixel_embedding.outputs.OutputRecorder`), clustered per class into detections
         (:func:`~mots_ros.tracking.cluster.cluster_frame` with ``self.clustering``)."""
-        logits, embeddings = self.predict(context, features, height, width)
+        logits, embeddings, offsets = self.predict(context, features, height, width)
         outputs = FrameOutputs(frame, stamp, height, width, self.resized_size(height, width), self.output_stride,
-                               logits.float().softmax(1)[0].cpu().numpy(), embeddings[0].float().cpu().numpy())
+                               logits.float().softmax(1)[0].cpu().numpy(), embeddings[0].float().cpu().numpy(),
+                               None if offsets is None else offsets[0].float().cpu().numpy())
         if self.recorder is not None:
             self.recorder(outputs)
         return outputs.cluster(self.clustering, score_threshold)
@@ -242,8 +265,8 @@ class PixelEmbeddingNet(nn.Module):
     def losses(self, images: torch.Tensor, classes: torch.Tensor, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training losses of a window: ``classes`` / ``instances`` (T, h, w) targets at the output resolution
         (:func:`~mots_ros.models.pixel_embedding.losses.pixel_targets`)."""
-        logits, embeddings = self(images)
-        return self.loss(logits, embeddings, classes, instances)
+        logits, embeddings, offsets = self(images)
+        return self.loss(logits, embeddings, classes, instances, offsets)
 
 
 def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int = 3, embedding_dim: int = 16,
@@ -252,7 +275,8 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                           aspp_maps: int = 256, decoder_maps: int = 256, branch_maps: int = 256,
                           embedding_loss: str = "contrastive", margin: float = 8.0, embedding_weight: float = 0.1,
                           quantile: float = 0.5, samples: int = 5000, sampling: str = "instance",
-                          min_size: int = 0, max_size: int = 0,
+                          min_size: int = 0, max_size: int = 0, centre_votes: bool = False, centre: str = "mass",
+                          offset_loss: str = "l1", offset_weight: float = 0.001, offset_unit: float = 16.0,
                           pretrained: str | None = None, weights_path: str | None = None,
                           frozen_bn: bool | None = None) -> PixelEmbeddingNet:
     """A :class:`PixelEmbeddingNet` from plain arguments (the checkpoint config; thesis defaults for the loss:
@@ -261,7 +285,9 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
     ``aspp_maps``, ``decoder_maps``, ``branch_maps``: widths of ASPP, decoder and branch convolutions (256 in the
     thesis; smaller for the CPU model). ``pretrained``: None or ``'imagenet'`` (backbone, from ``weights_path`` or
     the torch hub checkpoint dir, never downloaded); ``frozen_bn`` None: frozen backbone batch norm with pretrained
-    weights (thesis 6.2.4).
+    weights (thesis 6.2.4). ``centre_votes``: the centre-offset branch (thesis 6.3.1) trained towards the mask's
+    centre of mass (``centre`` ``'mass'``) or its box centre (``'box'``) with ``offset_weight`` x the
+    ``offset_loss`` (l1, l2, huber) in output pixels; the branch's outputs are scaled by ``offset_unit``.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -279,7 +305,9 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                   temporal_init=temporal_init, temporal_lookahead=temporal_lookahead, aspp_maps=aspp_maps,
                   decoder_maps=decoder_maps, branch_maps=branch_maps,
                   embedding_loss=embedding_loss, margin=margin, embedding_weight=embedding_weight, quantile=quantile,
-                  samples=samples, sampling=sampling, min_size=min_size, max_size=max_size, pretrained=pretrained,
+                  samples=samples, sampling=sampling, min_size=min_size, max_size=max_size,
+                  centre_votes=centre_votes, centre=centre, offset_loss=offset_loss, offset_weight=offset_weight,
+                  offset_unit=offset_unit, pretrained=pretrained,
                   weights_path=weights_path, frozen_bn=frozen_bn)
     body = Backbone(backbone, output_stride, partial(FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d))
     decoder = Decoder(body.low_channels, aspp_maps, out_channels=decoder_maps)
@@ -289,7 +317,10 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                             branch(decoder_maps, num_classes, branch_maps),
                             branch(decoder_maps, embedding_dim, branch_maps), temporal,
                             temporal_position, temporal_lookahead, output_stride,
-                            PixelLoss(embedding_loss, margin, embedding_weight, quantile, samples, sampling),
-                            min_size=min_size, max_size=max_size, config=config)
+                            PixelLoss(embedding_loss, margin, embedding_weight, quantile, samples, sampling,
+                                      centre, offset_loss, offset_weight),
+                            min_size=min_size, max_size=max_size, config=config,
+                            offset_head=branch(decoder_maps, 2, branch_maps) if centre_votes else None,
+                            offset_unit=offset_unit)
     load_pretrained(net, pretrained, weights_path)
     return net
