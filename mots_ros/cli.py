@@ -100,7 +100,9 @@ def _add_viz_pixels(sub) -> None:
                        description="Draw one frame of the pixel-embedding family as one PNG of four panels "
                                    "(thesis 6.2, Fig. 6.7): the input image, the class map (background / car / "
                                    "pedestrian), the embeddings projected to RGB by PCA (first three principal "
-                                   "components, 1st-99th percentile to 0..255) and the clusters over the image. "
+                                   "components, 1st-99th percentile to 0..255) and the clusters over the image; "
+                                   "with centre votes (thesis 6.3.1) also the offsets' direction field in HSV "
+                                   "(Fig. 6.28) and the centres they vote for. "
                                    "The outputs come from a checkpoint run over --images or from a file of "
                                    "mots run --save-outputs, clustered with the clustering of --tracker-config "
                                    "(a file of mots tune --outputs) or the thesis's parameters.")

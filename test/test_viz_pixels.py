@@ -231,3 +231,81 @@ def test_a_tuned_files_clustering_draws_the_clusters(saved, tmp_path):
                  "--tracker-config", str(tuned)]) == 0
     photo, _, _, clusters = _panels(out)
     assert (clusters == photo).all()  # nothing tinted: the file's clustering was used, not the defaults
+
+
+# ---------------------------------------------------------------------------------------------- centre votes
+
+def test_direction_field_hue_is_the_direction_and_value_the_length():
+    from mots_ros.viz.votes import direction_rgb
+
+    # (row, column) offsets: right, down, left, up at length 4, right at length 2, and one outside the mask
+    offsets = np.array([[0, 4, 0, -4, 0, 0], [4, 0, -4, 0, 2, 3]], np.float64).reshape(2, 1, 6)
+    mask = np.array([[True] * 5 + [False]])
+    rgb, scale = direction_rgb(offsets, mask, scale=4.0)
+    assert scale == 4.0
+    right, down, left, up, short, outside = rgb[0].astype(int)
+    assert tuple(right) == (255, 0, 0) and tuple(left) == (0, 255, 255)  # hue 0 and a half turn
+    assert tuple(down) == (128, 255, 0) and tuple(up) == (128, 0, 255)  # hue a quarter and three quarters
+    assert tuple(short) == (128, 0, 0) and tuple(outside) == (0, 0, 0)  # half the length: half the value
+    _, auto = direction_rgb(offsets, mask)
+    assert auto == pytest.approx(np.percentile([4, 4, 4, 4, 2], 99))  # the masked pixels' 99th percentile
+
+
+def test_colour_wheel_uses_the_same_mapping():
+    from mots_ros.viz.votes import colour_wheel
+
+    wheel, disk = colour_wheel(21)
+    assert disk[10, 10] and not disk[0, 0] and (wheel[~disk] == 0).all()
+    assert tuple(wheel[10, 20]) == (255, 0, 0) and tuple(wheel[20, 10]) == (128, 255, 0)  # right: red, down
+    assert tuple(wheel[10, 10]) == (0, 0, 0)  # no length at the centre
+
+
+def _with_votes(outputs, centre):
+    """``outputs`` whose car pixels all vote for the output position ``centre`` (row, column)."""
+    rows, cols = np.mgrid[0:h, 0:w]
+    offsets = np.stack([centre[0] - rows, centre[1] - cols]).astype(np.float32)
+    outputs.offsets = offsets
+    return outputs
+
+
+def test_figure_with_centre_votes_adds_the_direction_field_and_the_votes(tmp_path):
+    from mots_ros.viz.votes import DARKEN, direction_rgb
+
+    centre = (6.0, 7.0)  # inside the car (output pixels)
+    path = tmp_path / "0000.npz"
+    save_outputs(str(path), [_with_votes(_outputs(2, 0), centre)])
+    images = tmp_path / "img"
+    images.mkdir()
+    image = random_frames(1, H, W, seed=6)[0]
+    Image.fromarray(image).save(images / "000002.png")
+    out = tmp_path / "fig.png"
+    assert main(["viz-pixels", "--outputs", str(path), "--images", str(images), "--frame", "2",
+                 "--out", str(out)]) == 0
+    assert Image.open(out).size == figure_size(H, W, rows=3)[::-1]
+    strip = title_height(H, W)
+    fig = np.array(Image.open(out).convert("RGB"))
+    field, votes = (fig[2 * (strip + H + GAP) + strip:][:H, c * (W + GAP):][:, :W] for c in (0, 1))
+    frame = load_outputs(str(path))[0]
+    car = class_panel(frame) == CLASS_COLORS[1]
+    car = car.all(-1)
+    expected, _ = direction_rgb(frame.offsets, np.asarray(frame.probs.argmax(0) > 0))
+    rows, cols = np.mgrid[0:H, 0:W]
+    upsampled = expected[rows // STRIDE, cols // STRIDE]
+    below = H // 2  # under the colour wheel in the top right corner
+    assert (field[below:] == upsampled[below:]).all() and (field[below:][~car[below:]] == 0).all()
+    assert len(np.unique(field[car].reshape(-1, 3), axis=0)) > 4  # many directions around the centre
+    # every car pixel votes for one image point: (centre + 0.5) * stride - 0.5
+    point = tuple(int(round((c + 0.5) * STRIDE - 0.5)) for c in centre)
+    dimmed = (image.astype(np.float64) * DARKEN).astype(np.uint8)
+    hit = (votes != dimmed).any(-1)
+    assert hit.sum() == 1 and hit[point] and tuple(votes[point]) == tuple(CLASS_COLORS[1])
+
+
+def test_non_finite_offsets_are_an_error_naming_the_frame(tmp_path, capsys):
+    outputs = _with_votes(_outputs(5, 0), (6.0, 7.0))
+    outputs.offsets[0, 0, 0] = np.nan
+    path = tmp_path / "0000.npz"
+    save_outputs(str(path), [outputs])
+    assert main(["viz-pixels", "--outputs", str(path), "--frame", "5", "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert "frame 5" in err and "offsets" in err and "Traceback" not in err

@@ -5,7 +5,9 @@ per output pixel: background / car / pedestrian in :data:`CLASS_COLORS`), the em
 (the first three principal components of the frame's foreground pixels, or of all pixels, each scaled to 0..255
 between its 1st and 99th percentile) and the clusters (thesis 6.2.3: each cluster's mask tinted in its own colour
 over the image). Output-stride maps are brought to the image size with the nearest-neighbour indices the clustering
-uses (:func:`~mots_ros.tracking.cluster.upsample_indices`), so the panels show what the masks are made of.
+uses (:func:`~mots_ros.tracking.cluster.upsample_indices`), so the panels show what the masks are made of. A
+model with centre votes (thesis 6.3.1) adds a row: the offsets' direction field in HSV (Fig. 6.28) and the centres
+they vote for (:mod:`mots_ros.viz.votes`).
 
 The outputs come from a saved ``SEQ.npz`` (`mots run --save-outputs`, :func:`load_outputs`) or from a
 pixel-embedding checkpoint run over the frames of an image folder (:func:`outputs_from_checkpoint`). The drawing
@@ -23,6 +25,7 @@ from mots_ros.outputs import output_file
 from mots_ros.tracking.cluster import CLASS_IDS, ClusterConfig, upsample_indices
 from mots_ros.tracking.types import FrameDetections
 from mots_ros.viz.overlay import _font, draw_overlay
+from mots_ros.viz.votes import add_wheel, direction_panel, vote_panel
 
 CLASS_COLORS = np.array([(0, 0, 0), (30, 120, 255), (230, 40, 40)], np.uint8)  # background, car, pedestrian
 EMPTY_COLOR = (96, 96, 96)  # the photo panel without an image, the ground of the clusters
@@ -122,9 +125,9 @@ def title_height(height: int, width: int) -> int:
     return max(12, round(min(height, width) / 16))
 
 
-def figure_size(height: int, width: int) -> tuple[int, int]:
-    """(height, width) of the 2x2 figure of (height, width) panels."""
-    return 2 * (title_height(height, width) + height) + GAP, 2 * width + GAP
+def figure_size(height: int, width: int, rows: int = 2) -> tuple[int, int]:
+    """(height, width) of the figure of ``rows`` x 2 (height, width) panels."""
+    return rows * (title_height(height, width) + height) + (rows - 1) * GAP, 2 * width + GAP
 
 
 def _titled(panel: np.ndarray, parts: list[tuple[str, tuple[int, int, int]]], strip: int) -> Image.Image:
@@ -159,9 +162,10 @@ def _cluster_title(detections: FrameDetections) -> str:
 def render_pixels(outputs: FrameOutputs, image: np.ndarray | None = None,
                   detections: FrameDetections | None = None, config: ClusterConfig | None = None,
                   pca_pixels: str = "foreground") -> np.ndarray:
-    """The 2x2 figure (:func:`figure_size`) of one frame (thesis Fig. 6.7): input image, class map, embeddings
-    by PCA, clusters. ``detections``: the frame's clusters (None: ``outputs.cluster(config)``, the thesis's
-    parameters without ``config``)."""
+    """The figure (:func:`figure_size`) of one frame (thesis Fig. 6.7): input image, class map, embeddings by PCA,
+    clusters; with centre votes (``outputs.offsets``) a third row: their direction field and where they land
+    (Fig. 6.28, :mod:`mots_ros.viz.votes`). ``detections``: the frame's clusters (None:
+    ``outputs.cluster(config)``, the thesis's parameters without ``config``)."""
     photo, photo_title = _photo(image, outputs)
     if detections is None:
         detections = outputs.cluster(config or ClusterConfig())
@@ -174,11 +178,28 @@ def render_pixels(outputs: FrameOutputs, image: np.ndarray | None = None,
     panels = [_titled(photo, [(photo_title, black)], strip), _titled(class_panel(outputs), legend, strip),
               _titled(embedded, [(f"embeddings: PCA 1-3 -> RGB ({fitted} pixels, {variance}% var.)", black)], strip),
               _titled(cluster_panel(detections, image), [(_cluster_title(detections), black)], strip)]
-    height, width = figure_size(outputs.height, outputs.width)
+    if outputs.offsets is not None:
+        panels += _vote_panels(outputs, image, strip)
+    rows = len(panels) // 2
+    height, width = figure_size(outputs.height, outputs.width, rows)
     figure = Image.new("RGB", (width, height), (255, 255, 255))
     for k, panel in enumerate(panels):
         figure.paste(panel, ((k % 2) * (outputs.width + GAP), (k // 2) * (strip + outputs.height + GAP)))
     return np.array(figure)
+
+
+def _vote_panels(outputs: FrameOutputs, image: np.ndarray | None, strip: int) -> list[Image.Image]:
+    """The titled direction field and vote panels of a frame with centre votes (thesis 6.3.1, Fig. 6.28)."""
+    classes = class_map(outputs.probs)
+    if not np.isfinite(outputs.offsets).all():
+        raise MotsError(f"frame {outputs.frame}: the centre offsets hold NaN or infinite values")
+    field, scale = direction_panel(outputs, classes > 0)
+    votes, count = vote_panel(outputs, classes, image, CLASS_COLORS, EMPTY_COLOR)
+    black = (0, 0, 0)
+    return [_titled(add_wheel(upsample(field, outputs)),
+                    [(f"centre offsets on the foreground: hue direction, value length (full at {scale:.1f} "
+                      f"output px)", black)], strip),
+            _titled(votes, [(f"votes: {count} predicted centres (pixel + offset)", black)], strip)]
 
 
 # ---------------------------------------------------------------------------------------------- inputs
