@@ -262,6 +262,8 @@ def _precision_argument(parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mots_ros.ablation.runner import add_parser as add_ablate_parser
+
     p = argparse.ArgumentParser(prog="mots", description="Multi-Object Tracking and Segmentation tools (mots_ros).")
     p.add_argument("--version", action="version", version=f"mots_ros {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -322,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--fps", type=float, default=10.0, help="video frame rate (default 10)")
     v.set_defaults(func=cmd_viz)
     _add_viz_pixels(sub)
+    add_ablate_parser(sub)
     q = sub.add_parser("perturb", help="derive a result set from ground truth by known perturbations",
                        description="Write results that differ from the ground truth by dropped, shifted and eroded "
                                    "masks, swapped and re-started ids, false positives and detections in ignore "

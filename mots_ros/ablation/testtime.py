@@ -1,0 +1,70 @@
+"""Test-time ablations (thesis 6.2.9, Fig. 6.19-6.25): one network pass per checkpoint over the held-out split
+(`mots run --save-outputs`, kept in the ablation folder), then each variant's clustering and linking on those
+outputs, scored in-process like `mots tune --outputs` (:func:`~mots_ros.tracking.tune.score`, the evaluator of
+`mots eval`). A variant overrides the checkpoint's tracker file: its inference node ``clustering`` and its
+tracker node parameters."""
+from __future__ import annotations
+
+import os
+import shutil
+
+from mots_ros import MotsError
+
+from .spec import DEMO, TUNED_NAME, Ablation, merge
+from .steps import fresh, mots, publish, write_scores
+
+
+def tracker_file(spec: Ablation, checkpoint: str) -> str:
+    """The tracker file a checkpoint is scored with: the shipped tuned file for ``demo``, else the ablation's
+    ``tracker``, else ``tuned.yaml`` beside the checkpoint."""
+    from mots_ros.engine.build import demo_files
+
+    if checkpoint == DEMO:
+        return demo_files("pixel_embedding")[1]
+    if spec.tracker:
+        return spec.tracker
+    beside = os.path.join(os.path.dirname(checkpoint), TUNED_NAME)
+    if not os.path.exists(beside):
+        raise MotsError(f"{spec.path}: {checkpoint} has no {TUNED_NAME} beside it; give tracker: in the file")
+    return beside
+
+
+def saved_outputs(checkpoint: str, tracker: str, folder: str, heldout: tuple, device: list[str],
+                  env: dict) -> str:
+    """``folder/outputs``: the checkpoint's network outputs on the held-out split, computed once."""
+    from mots_ros.engine.build import demo_files
+
+    outputs = os.path.join(folder, "outputs")
+    if os.path.exists(outputs):
+        return outputs
+    images, _, seqmap = heldout
+    path = demo_files("pixel_embedding")[0] if checkpoint == DEMO else checkpoint
+    results = os.path.join(folder, "results")
+    mots(["run", "--images", images, "--seqmap", seqmap, "--checkpoint", path, "--out", results,
+          "--tracker-config", tracker, "--save-outputs", fresh(outputs), *device],
+         os.path.join(folder, "logs", "outputs.log"), env)
+    shutil.rmtree(results)
+    return publish(outputs)
+
+
+def variant_configs(tracker: str, overrides: dict, where: str):
+    """(ClusterConfig, TrackerConfig) of ``tracker`` with a variant's ``clustering`` and ``tracker`` overrides."""
+    from mots_ros.tracking.cluster import cluster_from_dict
+    from mots_ros.tracking.config import from_dict, read_node_params
+
+    clustering = read_node_params(tracker, "inference_node", required=False).get("clustering", {})
+    clustering = cluster_from_dict(merge(clustering, overrides.get("clustering") or {}), where)
+    linking = from_dict(merge(read_node_params(tracker), overrides.get("tracker") or {}), where)
+    return clustering, linking
+
+
+def score_variant(outputs: str, heldout: tuple, tracker: str, overrides: dict, scores: str, where: str) -> dict:
+    """Cluster and link the saved ``outputs`` with the variant's parameters, score them, write ``scores``."""
+    from mots_ros.tracking.tune import score
+    from mots_ros.tracking.tune_clusters import detections, load_outputs_data
+
+    _, gt, seqmap = heldout
+    clustering, linking = variant_configs(tracker, overrides, where)
+    results = score(linking, detections(load_outputs_data(outputs, gt, seqmap), clustering))
+    write_scores(scores, results)
+    return results
