@@ -1,5 +1,6 @@
 """The ablation's table and pictures: every run's scores per class (and per sequence) as CSV, and one box plot
-per class in the style of the thesis's figures (median, quartiles, whiskers at min and max, the runs as dots)."""
+per class in the style of the thesis's figures (median, quartiles, whiskers at min and max, the runs as dots; boxes
+over one model's held-out sequences also mark the score over all of them)."""
 from __future__ import annotations
 
 import csv
@@ -59,6 +60,12 @@ def box_plot(path: str, title: str, table: list[dict], variants: list[str], cls:
     for i, v in enumerate(values, 1):
         ax.plot(np.full(len(v), i) + np.linspace(-0.08, 0.08, len(v)) * (len(v) > 1), v, "o", ms=3,
                 color="tab:blue", alpha=0.7)
+    if unit != "runs":  # the boxes hold sequences: mark each variant's score over all of them
+        combined = {r["variant"]: r[metric] for r in table if r["class"] == cls and r["sequence"] == "all"}
+        ys = [combined.get(v) for v in variants]
+        ax.plot([i for i, y in enumerate(ys, 1) if y is not None], [y for y in ys if y is not None], "D",
+                ms=5, color="tab:red", label="all sequences")
+        ax.legend(fontsize=7, loc="best")
     ax.set_xticks(range(1, len(variants) + 1), [f"{v}\n(n={len(x)})" for v, x in zip(variants, values)],
                   fontsize=8)
     ax.set_ylabel(f"{cls} {metric}")
