@@ -58,6 +58,9 @@ def test_overrides_merge_mapping_by_mapping_and_runs_take_their_seeds(tmp_path):
      "unknown key 'x'"),
     ({"kind": "training", "data": {"train": {"synth": {}}, "heldout": {"synth": {}}}, "variants": {"a": {}}},
      "needs base"),
+    ({"kind": "training", "base": "b.yaml", "tracker": "t.yaml", "data": {"train": {"synth": {}},
+      "heldout": {"synth": {}}}, "variants": {"a": {"tune": {"feature": "centre"}}}},
+     "variant 'a': tune takes cluster_trials, features, subsample, trials"),
     ({"kind": "test", "models": ["nothing/*.pt"], "data": {"heldout": {"synth": {}}}, "variants": {"a": {}}},
      "matches no checkpoint"),
 ])

@@ -127,3 +127,22 @@ def test_missing_outputs_file_is_named(data, tmp_path, capsys):
     assert main(["tune", "--outputs", str(tmp_path / "empty"), "--gt", str(data / "gt"), "--seqmap",
                  str(data / "train.seqmap"), "--out", str(tmp_path / "t.yaml")]) == 2
     assert "no outputs 0000.npz for sequence 0000" in capsys.readouterr().err
+
+
+def test_fixed_features_hold_in_every_trial():
+    free = sample_clusterings(40, seed=2, centres=True)
+    assert {t.features for t in free} == {"embedding", "centre", "both"}
+    for features in ("centre", "both", "embedding"):
+        pinned = sample_clusterings(40, seed=2, centres=True, features=features)
+        assert {t.features for t in pinned} == {features}  # the defaults' trial included
+        scales = {t.centre_scale for t in pinned[GROUP:]}
+        assert scales == {ClusterConfig().centre_scale} if features == "embedding" else len(scales) > 1
+
+
+def test_features_that_need_centre_votes_are_refused_without_them(data, tmp_path, capsys):
+    argv = ["tune", "--gt", str(data / "gt"), "--seqmap", str(data / "train.seqmap"), "--out", str(tmp_path / "t.yaml")]
+    assert main([*argv, "--outputs", str(data / "out"), "--features", "centre"]) == 2
+    err = capsys.readouterr().err
+    assert str(data / "out") in err and "centre votes" in err and "Traceback" not in err
+    assert main([*argv, "--detections", str(tmp_path), "--features", "both"]) == 2
+    assert "needs --outputs" in capsys.readouterr().err

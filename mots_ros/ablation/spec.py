@@ -9,9 +9,10 @@ Training-time (``kind: training``)::
     seed: 0
     data: {train: DATA, tune: DATA, heldout: DATA}   # DATA: {synth: {sequences, frames, size, seed}}
                                                      #    or {dir: FOLDER, seqmap: FILE}
-    tune: {cluster_trials: 8, trials: 20, subsample: 2}   # per run on data.tune (without data.tune: tracker)
+    tune: {cluster_trials: 8, trials: 20, subsample: 2}   # per run on data.tune (without data.tune: tracker);
+                                                          # features: embedding / centre / both (Fig. 6.27)
     tracker: ../tracker_clusters.yaml
-    variants: {NAME: {model: {...}, train: {...}}, ...}
+    variants: {NAME: {model: {...}, train: {...}, tune: {...}}, ...}
 
 Test-time (``kind: test``): ``models`` (checkpoint paths or globs; ``demo``: the shipped pixel weights), each
 with the tracker file beside it (``tuned.yaml``) or ``tracker``; ``data: {heldout: DATA}``; variants override
@@ -33,7 +34,8 @@ DEMO = "demo"
 TUNED_NAME = "tuned.yaml"  # the tracker file a training-time run writes beside its model.pt
 KEYS = {"training": {"kind", "base", "init", "runs", "seed", "data", "tune", "tracker", "variants", "jobs"},
         "test": {"kind", "models", "tracker", "data", "variants", "jobs"}}
-VARIANT_KEYS = {"training": {"model", "train"}, "test": {"clustering", "tracker"}}
+VARIANT_KEYS = {"training": {"model", "train", "tune"}, "test": {"clustering", "tracker"}}
+TUNE_KEYS = {"cluster_trials", "trials", "subsample", "features"}
 SPLITS = {"training": ("train", "heldout"), "test": ("heldout",)}
 
 
@@ -144,9 +146,10 @@ def load_ablation(path: str) -> Ablation:
         spec.base = _relative(raw["base"], path)
         spec.init = raw.get("init") if raw.get("init") in (None, DEMO) else _relative(raw["init"], path)
         spec.tune = raw.get("tune")
-        if spec.tune is not None and (not isinstance(spec.tune, dict)
-                                      or set(spec.tune) - {"cluster_trials", "trials", "subsample"}):
-            raise MotsError(f"{path}: tune takes cluster_trials, trials and subsample, got {spec.tune!r}")
+        for where, tune in [("tune", spec.tune)] + [(f"variant {n!r}: tune", v.get("tune"))
+                                                     for n, v in spec.variants.items()]:
+            if tune is not None and (not isinstance(tune, dict) or set(tune) - TUNE_KEYS):
+                raise MotsError(f"{path}: {where} takes {', '.join(sorted(TUNE_KEYS))}, got {tune!r}")
         if "tune" in spec.data and spec.tune is None:
             spec.tune = {}
         if "tune" not in spec.data and spec.tracker is None:
@@ -173,7 +176,8 @@ def base_config(spec: Ablation) -> dict:
 
 def variant_config(spec: Ablation, variant: str, run: int) -> dict:
     """The `mots train` config of run ``run`` of ``variant``: base + overrides, ``train.seed`` = seed + run."""
-    config = merge(base_config(spec), spec.variants[variant])
+    overrides = {k: v for k, v in spec.variants[variant].items() if k != "tune"}
+    config = merge(base_config(spec), overrides)
     config.setdefault("train", {})["seed"] = spec.seed + run
     return config
 

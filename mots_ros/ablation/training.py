@@ -40,8 +40,8 @@ def train_step(spec: Ablation, variant: str, run: int, folder: str, train_split:
     return model
 
 
-def tracker_step(spec: Ablation, model: str, folder: str, tune_split: tuple | None, device: list[str],
-                 env: dict) -> str:
+def tracker_step(spec: Ablation, variant: str, model: str, folder: str, tune_split: tuple | None,
+                 device: list[str], env: dict) -> str:
     """The run's tracker file: ``folder/tuned.yaml`` tuned on the tuning split, or the ablation's ``tracker``."""
     if tune_split is None:
         return spec.tracker
@@ -53,10 +53,12 @@ def tracker_step(spec: Ablation, model: str, folder: str, tune_split: tuple | No
     base = ["--tracker-config", spec.tracker] if spec.tracker else []
     mots(["run", "--images", images, "--seqmap", seqmap, "--checkpoint", model, "--out", results,
           "--save-outputs", outputs, *base, *device], os.path.join(folder, "logs", "tune_run.log"), env)
-    options = {"cluster_trials": 8, "trials": 20, "subsample": 2, **(spec.tune or {})}
+    options = {"cluster_trials": 8, "trials": 20, "subsample": 2, **(spec.tune or {}),
+               **(spec.variants[variant].get("tune") or {})}
+    features = ["--features", options["features"]] if options.get("features") else []
     mots(["tune", "--outputs", outputs, "--gt", gt, "--seqmap", seqmap, "--cluster-trials",
           str(options["cluster_trials"]), "--trials", str(options["trials"]), "--subsample",
-          str(options["subsample"]), "--jobs", "1", "--seed", "0", "--out", fresh(tuned)],
+          str(options["subsample"]), *features, "--jobs", "1", "--seed", "0", "--out", fresh(tuned)],
          os.path.join(folder, "logs", "tune.log"), env)
     shutil.rmtree(outputs)
     shutil.rmtree(results)
@@ -80,5 +82,5 @@ def training_run(spec: Ablation, variant: str, run: int, folder: str, splits: di
     """Every step of run ``run`` of ``variant`` in ``folder``; returns its scores."""
     os.makedirs(folder, exist_ok=True)
     model = train_step(spec, variant, run, folder, splits["train"], device, env)
-    tracker = tracker_step(spec, model, folder, splits.get("tune"), device, env)
+    tracker = tracker_step(spec, variant, model, folder, splits.get("tune"), device, env)
     return score_step(model, tracker, folder, splits["heldout"], device, env)

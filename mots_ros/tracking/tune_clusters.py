@@ -17,7 +17,8 @@ first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: t
 far better than instances); upsampling nearest or bilinear (p 0.5); single_cluster (p 0.5); per class min_samples
 = log-uniform integer in [2, 40] and min_cluster_size = log-uniform integer in [50, 3000] image pixels. Outputs of a
 model with centre votes (thesis 6.3.1) add the features (embedding, centre or both, p 1/3 each; Fig. 6.27) and
-centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings.
+centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings. Fixed
+features (``--features``) hold in every trial, the defaults' included.
 """
 from __future__ import annotations
 
@@ -71,26 +72,32 @@ def _log_uniform(rng: np.random.Generator, high: float) -> float:
     return float(f"{math.exp(rng.uniform(0, math.log(high))):.4g}")
 
 
-def _common(rng: np.random.Generator, centres: bool) -> dict:
-    """Random values of the :data:`~mots_ros.tracking.cluster.COMMON_FIELDS` (the module docstring's space)."""
+def _common(rng: np.random.Generator, centres: bool, features: str | None = None) -> dict:
+    """Random values of the :data:`~mots_ros.tracking.cluster.COMMON_FIELDS` (the module docstring's space);
+    ``features`` fixes the features (the centre scale is drawn unless they are the embeddings)."""
     scale = 0.0 if rng.random() < 0.1 else _log_uniform(rng, 128)
     out = {"position_scale": scale, "upsampling": "bilinear" if rng.random() < 0.5 else "nearest",
            "single_cluster": bool(rng.random() < 0.5)}
-    if centres:
+    if features is not None:
+        if features != "embedding":
+            out.update(features=features, centre_scale=_log_uniform(rng, 128))
+    elif centres:
         out.update(features=str(rng.choice(FEATURES)), centre_scale=_log_uniform(rng, 128))
     return out
 
 
-def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False) -> list[ClusterConfig]:
+def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False,
+                       features: str | None = None) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
     trial is the defaults, and its group shares their common parameters. All cluster with ``subsample``;
-    ``centres``: the outputs hold centre votes, which the features may use."""
+    ``centres``: the outputs hold centre votes, which the features may use; ``features``: every trial clusters
+    these (thesis Fig. 6.27 compares them)."""
     rng = np.random.default_rng(seed)
-    default = ClusterConfig(subsample=subsample)
+    default = ClusterConfig(subsample=subsample, features=features or "embedding")
     out = [default]
     for start in range(0, n, GROUP):
-        common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres)
+        common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres, features)
         for _ in range(max(start, 1), min(start + GROUP, n)):
             car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
             out.append(ClusterConfig(car, ped, **common, subsample=subsample))
@@ -162,18 +169,25 @@ def clustering_summary(clustering: ClusterConfig) -> str:
 
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
-                  log: str | None = None, progress: bool = True, subsample: int = 1) -> ClusterTuneResult:
+                  log: str | None = None, progress: bool = True, subsample: int = 1,
+                  features: str | None = None) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
-    (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``."""
+    (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``; ``features``: the
+    clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes)."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     if not is_count(subsample):
         raise MotsError(f"--subsample must be an integer >= 1, got {subsample!r}")
     data = load_outputs_data(outputs_dir, gt_dir, seqmap)
     centres = all(f.offsets is not None for _, frames, _, _ in data.values() for f in frames)
-    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres)
+    if features is not None and features not in FEATURES:
+        raise MotsError(f"--features must be one of {', '.join(FEATURES)}, got {features!r}")
+    if features not in (None, "embedding") and not centres:
+        raise MotsError(f"{outputs_dir}: --features {features} needs outputs with centre votes (a model with "
+                        f"centre_votes: true); these hold none")
+    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
     results: list = [None] * cluster_trials
