@@ -14,9 +14,11 @@ implementation return it as a single cluster?).
 --precision: one or more stream precisions (default float32 and bfloat16), each timed for both pipelines on the
 same frames (bfloat16: autocast; fast on CPUs with AVX-512 BF16 or AMX). --subsample: one or more clustering
 subsamplings of the pixel pipeline (default 1 and 2; `clustering.subsample`), each against the same TrackR-CNN run.
+--centres CKPT: a checkpoint with centre votes (6.3.1) on the same frames beside the pixel pipeline at the first
+subsampling: the extra per-frame cost of its offset branch and of clustering embeddings + centres.
 
     .venv/bin/python benchmarks/bench_pixel.py [--frames 20] [--checkpoint PIXEL.pt --tracker-config TUNED.yaml]
-        [--precision float32 bfloat16] [--subsample 1 2]
+        [--precision float32 bfloat16] [--subsample 1 2] [--centres CENTRES.pt]
 """
 from __future__ import annotations
 
@@ -163,6 +165,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--precision", nargs="+", default=["float32", "bfloat16"], choices=PRECISIONS)
     ap.add_argument("--subsample", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--centres", metavar="CKPT", help="also run this checkpoint with centre votes (thesis 6.3.1, "
+                                                      "e.g. trained with config/pixel_embedding_small_centres.yaml) "
+                                                      "on the same frames, clustering embeddings + centres: the "
+                                                      "extra per-frame cost of the offset branch")
+    ap.add_argument("--centre-scale", type=float, default=88.3, help="its clustering centre_scale (default 88.3, "
+                                                                     "as tuned in the README)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if not (args.checkpoint and args.tracker_config):
@@ -190,6 +198,15 @@ def main() -> int:
             rows_p = run_pipeline(pixel, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
             timers.unwrap()
             report(rows_p, rows_t, args, f"{precision}, clustering subsample {step}")
+            if args.centres and step == args.subsample[0]:
+                votes = replace(tuned, subsample=step, features="both", centre_scale=args.centre_scale)
+                centres = build_stream(args.centres, "cpu", clustering=votes, precision=precision)
+                run_pipeline(centres, make_tracker(load_tracker_config(pixel_tracker)), warm)
+                timers.wrap(cluster, "subsampled_labels", "clustering")
+                timers.wrap(outputs, "cluster_frame", "postprocess")
+                rows_c = run_pipeline(centres, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
+                timers.unwrap()
+                report_centres(rows_p, rows_c, f"{precision}, clustering subsample {step}")
     if timers.largest is not None:
         n, features, params, cell_area = timers.largest
         print(f"\nHDBSCAN implementations on the largest frame's points ({n} points, {features.shape[1]}-d):")
@@ -199,6 +216,22 @@ def main() -> int:
     for name, (clusters, members) in single_object().items():
         print(f"  {name:<22} {clusters:3d} clusters {members:5d} points")
     return 0
+
+
+def report_centres(rows_p: list[dict], rows_c: list[dict], setting: str) -> None:
+    """The centre-vote pipeline against the plain pixel one on the same frames: network, clustering, total."""
+    ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
+    net = {k: ms(r, "push") - ms(r, "postprocess") for k, r in (("plain", rows_p), ("centres", rows_c))}
+    clus = {k: ms(r, "clustering") for k, r in (("plain", rows_p), ("centres", rows_c))}
+    total = {k: ms(r, "total") for k, r in (("plain", rows_p), ("centres", rows_c))}
+    print(f"\ncentre votes ({setting}; clustering embeddings + centres) against the plain pixel pipeline, "
+          f"mean ms per frame:")
+    print(f"{'pipeline':<16} {'total':>8} {'network':>8} {'cluster':>8}")
+    for k in ("plain", "centres"):
+        print(f"{k:<16} {total[k]:8.1f} {net[k]:8.1f} {clus[k]:8.1f}")
+    print(f"extra per frame: network {net['centres'] - net['plain']:+.1f} ms (the offset branch), clustering "
+          f"{clus['centres'] - clus['plain']:+.1f} ms, total {total['centres'] - total['plain']:+.1f} ms "
+          f"({total['centres'] / total['plain']:.2f}x)")
 
 
 def report(rows_p: list[dict], rows_t: list[dict], args, setting: str) -> None:
