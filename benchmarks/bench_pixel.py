@@ -218,9 +218,13 @@ def main() -> int:
     return 0
 
 
+def ms(rows: list[dict], key: str) -> float:
+    """Mean milliseconds per frame of ``key`` in ``rows`` (0 where a row lacks it)."""
+    return 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))
+
+
 def report_centres(rows_p: list[dict], rows_c: list[dict], setting: str) -> None:
     """The centre-vote pipeline against the plain pixel one on the same frames: network, clustering, total."""
-    ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
     net = {k: ms(r, "push") - ms(r, "postprocess") for k, r in (("plain", rows_p), ("centres", rows_c))}
     clus = {k: ms(r, "clustering") for k, r in (("plain", rows_p), ("centres", rows_c))}
     total = {k: ms(r, "total") for k, r in (("plain", rows_p), ("centres", rows_c))}
@@ -235,7 +239,6 @@ def report_centres(rows_p: list[dict], rows_c: list[dict], setting: str) -> None
 
 
 def report(rows_p: list[dict], rows_t: list[dict], args, setting: str) -> None:
-    ms = lambda rows, key: 1000 * float(np.mean([r.get(key, 0.0) for r in rows]))  # noqa: E731
     total_p, total_t = ms(rows_p, "total"), ms(rows_t, "total")
     post, clus, up = ms(rows_p, "postprocess"), ms(rows_p, "clustering"), ms(rows_p, "upsampling")
     print(f"\n{len(rows_p)} frames of {args.size[0]}x{args.size[1]}, CPU, {args.threads} threads, {setting} "

@@ -58,17 +58,23 @@ def test_overrides_merge_mapping_by_mapping_and_runs_take_their_seeds(tmp_path):
      "unknown key 'x'"),
     ({"kind": "training", "data": {"train": {"synth": {}}, "heldout": {"synth": {}}}, "variants": {"a": {}}},
      "needs base"),
-    ({"kind": "training", "base": "b.yaml", "tracker": "t.yaml", "data": {"train": {"synth": {}},
+    ({"kind": "training", "base": os.path.join(REPO, "config", "ablations", "pixel_finetune.yaml"),
+      "tracker": "t.yaml", "data": {"train": {"synth": {}},
       "heldout": {"synth": {}}}, "variants": {"a": {"tune": {"feature": "centre"}}}},
      "variant 'a': tune takes cluster_trials, features, subsample, trials"),
     ({"kind": "test", "models": ["nothing/*.pt"], "data": {"heldout": {"synth": {}}}, "variants": {"a": {}}},
      "matches no checkpoint"),
+    ({"kind": "training", "base": "missing.yaml", "tracker": "t.yaml", "data": {"train": {"synth": {}},
+      "heldout": {"synth": {}}}, "variants": {"a": {}}}, "cannot read the base of"),
+    ({"kind": "test", "models": ["demo"], "data": {"heldout": {"synth": {}}},
+      "variants": {"a": {"clustering": {"position_scale": 3}}}}, "variant 'a': clustering.position_scale"),
 ])
 def test_bad_ablation_files_are_errors_naming_the_file(tmp_path, capsys, doc, needle):
     path = write(tmp_path / "bad.yaml", doc)
     assert main(["ablate", "--config", path, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mots ablate: error: ") and path in err and needle in err and "Traceback" not in err, err
+    assert not (tmp_path / "out" / "data").exists()  # refused before any data was made
 
 
 # ---------------------------------------------------------------------------------------------- results

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import signal
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm import tqdm
 
@@ -22,8 +22,8 @@ from mots_ros import MotsError
 
 from . import results
 from .spec import Ablation, load_ablation, resolve_models
-from .steps import SCORES, StepFailed, read_scores, split, stop_all
-from .testtime import saved_outputs, score_variant, tracker_file
+from .steps import SCORES, StepFailed, read_scores, resume_commands, split, stop_all
+from .testtime import saved_outputs, score_variants, tracker_file, variant_configs
 from .training import training_run
 
 
@@ -50,6 +50,7 @@ def _pool(units: list, work, jobs: int, envs: list[dict], desc: str) -> list[str
     failures' messages."""
     free = list(range(jobs))
     failures = []
+    resume_commands()  # an earlier interrupted call in this process stopped them
 
     def one(unit):
         slot = free.pop()
@@ -119,15 +120,14 @@ def _model_keys(spec: Ablation, out: str) -> dict[str, str]:
     return {by_checkpoint[c]: c for c in resolve_models(spec)}
 
 
-def _score_unit(args: tuple) -> None:
-    score_variant(*args)
-
-
 def run_test(spec: Ablation, out: str, jobs: int, envs: list[dict], device: str | None) -> list[tuple]:
     """Every unfinished test-time run: saved outputs per model once, then each variant on them."""
     models = _model_keys(spec, out)
-    heldout = _splits(spec, out)["heldout"]
     trackers = {k: tracker_file(spec, c) for k, c in models.items()}
+    for v, overrides in spec.variants.items():  # bad overrides fail before data is made or the network runs
+        for tracker in trackers.values():
+            variant_configs(tracker, overrides, f"{spec.path}: variant {v!r}: ")
+    heldout = _splits(spec, out)["heldout"]
     held = hashlib.sha1(os.path.abspath(heldout[2]).encode()).hexdigest()[:8]  # outputs depend on the split
     folders = {k: os.path.join(out, "models", k, f"heldout-{held}") for k in models}
     failures = _pool(list(models), lambda k, env: saved_outputs(models[k], trackers[k], folders[k], heldout,
@@ -136,21 +136,14 @@ def run_test(spec: Ablation, out: str, jobs: int, envs: list[dict], device: str 
     if failures:
         raise MotsError("; ".join(failures))
     units = [(v, k, os.path.join(out, "runs", spec.name, slug(v), k, SCORES)) for v in spec.variants for k in models]
-    todo = [(os.path.join(folders[k], "outputs"), heldout, trackers[k], spec.variants[v], path,
-             f"{spec.path}: variant {v!r}: ") for v, k, path in units if not os.path.exists(path)]
-    for *_, path, _ in todo:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    if todo:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("fork"))
-        try:
-            with tqdm(total=len(todo), desc=f"ablate {spec.name}", unit="run") as bar:
-                for future in as_completed([pool.submit(_score_unit, t) for t in todo]):
-                    future.result()
-                    bar.update(1)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+    for k in models:
+        todo = [(spec.variants[v], path, f"{spec.path}: variant {v!r}: ")
+                for v, key, path in units if key == k and not os.path.exists(path)]
+        for _, path, _ in todo:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        if todo:
+            score_variants(os.path.join(folders[k], "outputs"), heldout, trackers[k], todo, jobs,
+                           f"ablate {spec.name} ({k})")
     done = [(v, k, models[k], read_scores(path)) for v, k, path in units]
     return _finish(done, [])
 

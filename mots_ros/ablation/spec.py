@@ -25,9 +25,8 @@ import glob
 import os
 from dataclasses import dataclass, field
 
-import yaml
-
 from mots_ros import MotsError
+from mots_ros.yaml_io import read_yaml
 
 KINDS = ("training", "test")
 DEMO = "demo"
@@ -106,13 +105,7 @@ def _count(raw: dict, key: str, path: str, default: int, low: int = 1) -> int:
 
 def load_ablation(path: str) -> Ablation:
     """The ablation file ``path``, checked: a MotsError naming the file and key for anything wrong."""
-    try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as e:
-        raise MotsError(f"{path}: cannot read the ablation file ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise MotsError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, "the ablation file")
     if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
         raise MotsError(f"{path}: expected a mapping with kind: {' or '.join(KINDS)}")
     kind = raw["kind"]
@@ -137,13 +130,14 @@ def load_ablation(path: str) -> Ablation:
                     {str(k): v for k, v in variants.items()},
                     {k: _data(v, k, path) for k, v in data.items()},
                     runs=_count(raw, "runs", path, 1), seed=_count(raw, "seed", path, 0, low=0),
-                    jobs=raw.get("jobs") and _count(raw, "jobs", path, 1))
+                    jobs=_count(raw, "jobs", path, 1) if "jobs" in raw else None)
     if raw.get("tracker"):
         spec.tracker = _relative(raw["tracker"], path)
     if kind == "training":
         if not raw.get("base"):
             raise MotsError(f"{path}: a training ablation needs base: (a mots train config)")
         spec.base = _relative(raw["base"], path)
+        base_config(spec)  # read now: a missing base fails before any data is made
         spec.init = raw.get("init") if raw.get("init") in (None, DEMO) else _relative(raw["init"], path)
         spec.tune = raw.get("tune")
         for where, tune in [("tune", spec.tune)] + [(f"variant {n!r}: tune", v.get("tune"))
@@ -164,11 +158,7 @@ def load_ablation(path: str) -> Ablation:
 
 def base_config(spec: Ablation) -> dict:
     """The training ablation's base `mots train` config, its tracker path made absolute."""
-    try:
-        with open(spec.base) as fh:
-            raw = yaml.safe_load(fh) or {}
-    except OSError as e:
-        raise MotsError(f"{spec.path}: base {spec.base}: cannot read ({e.strerror})") from None
+    raw = read_yaml(spec.base, f"the base of {spec.path}") or {}
     if raw.get("tracker") and not os.path.isabs(raw["tracker"]):
         raw["tracker"] = _relative(raw["tracker"], spec.base)
     return raw

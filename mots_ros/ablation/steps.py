@@ -60,6 +60,11 @@ def stop_all() -> None:
             proc.kill()
 
 
+def resume_commands() -> None:
+    """Allow commands again after :func:`stop_all`."""
+    _STOPPING.clear()
+
+
 def fresh(path: str) -> str:
     """``path + '.partial'``, emptied: where a result is written before :func:`publish` renames it."""
     partial = path + ".partial"

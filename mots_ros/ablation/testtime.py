@@ -58,13 +58,35 @@ def variant_configs(tracker: str, overrides: dict, where: str):
     return clustering, linking
 
 
-def score_variant(outputs: str, heldout: tuple, tracker: str, overrides: dict, scores: str, where: str) -> dict:
-    """Cluster and link the saved ``outputs`` with the variant's parameters, score them, write ``scores``."""
+_DATA: dict = {}  # a model's loaded outputs with ground truth and its variants, set before the workers fork
+
+
+def _score(i: int) -> None:
+    """Worker: variant ``i`` of :func:`score_variants` clustered, linked, scored and written."""
     from mots_ros.tracking.tune import score
-    from mots_ros.tracking.tune_clusters import detections, load_outputs_data
+    from mots_ros.tracking.tune_clusters import detections
+
+    overrides, scores, where = _DATA["variants"][i]
+    clustering, linking = variant_configs(_DATA["tracker"], overrides, where)
+    write_scores(scores, score(linking, detections(_DATA["data"], clustering)))
+
+
+def score_variants(outputs: str, heldout: tuple, tracker: str, variants: list[tuple[dict, str, str]], jobs: int,
+                   desc: str) -> None:
+    """Each ``(overrides, scores file, where)`` of ``variants`` on one model's saved ``outputs``: the outputs are
+    loaded once and shared by ``jobs`` forked workers, each writing its variant's scores file."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    from mots_ros.tracking.tune_clusters import load_outputs_data
 
     _, gt, seqmap = heldout
-    clustering, linking = variant_configs(tracker, overrides, where)
-    results = score(linking, detections(load_outputs_data(outputs, gt, seqmap), clustering))
-    write_scores(scores, results)
-    return results
+    _DATA.update(data=load_outputs_data(outputs, gt, seqmap), tracker=tracker, variants=variants)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(variants))) as pool, \
+                tqdm(total=len(variants), desc=desc, unit="run") as bar:
+            for _ in pool.imap_unordered(_score, range(len(variants))):
+                bar.update(1)
+    finally:
+        _DATA.clear()

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
-import yaml
 
 from mots_ros import MotsError
 from mots_ros.models.weights import load_checkpoint, load_matching, save_checkpoint
+from mots_ros.yaml_io import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,7 @@ class TrainConfig:
 
 def load_config(path: str) -> tuple[dict, TrainConfig, str | None]:
     """(model kwargs, training config, tracker config path) from a YAML file with ``model:`` and ``train:``."""
-    try:
-        with open(path) as fh:
-            raw = yaml.safe_load(fh) or {}
-    except OSError as e:
-        raise MotsError(f"{path}: cannot read config ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise MotsError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, "config") or {}
     unknown = set(raw) - {"model", "train", "tracker"}
     if unknown:
         raise MotsError(f"{path}: unknown sections {sorted(unknown)} (expected model, train, tracker)")

@@ -135,16 +135,10 @@ def from_dict(params: dict, where: str = "") -> TrackerConfig:
 def read_node_params(path: str | os.PathLike, node: str = NODE_NAME, required: bool = True) -> dict:
     """The ``ros__parameters`` of ``node`` (any namespace) over those of ``/**`` in a ROS 2 parameter file; other
     nodes' sections are ignored. No section of ``node``: a MotsError, or ``{}`` unless ``required``."""
-    import yaml
+    from mots_ros.yaml_io import read_yaml
 
     where = f"{path}: "
-    try:
-        with open(path) as fh:
-            doc = yaml.safe_load(fh)
-    except OSError as e:
-        raise MotsError(f"{where}cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise MotsError(f"{where}not valid YAML ({e})") from None
+    doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise MotsError(f"{where}expected '{node}:' (or '/**:') with 'ros__parameters:' below it")
     sections = [k for k in doc if k == "/**"] + [k for k in doc if str(k).rstrip("/").split("/")[-1] == node]

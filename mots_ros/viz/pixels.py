@@ -25,7 +25,7 @@ from mots_ros.outputs import output_file
 from mots_ros.tracking.cluster import CLASS_IDS, ClusterConfig, upsample_indices
 from mots_ros.tracking.types import FrameDetections
 from mots_ros.viz.overlay import _font, draw_overlay
-from mots_ros.viz.votes import add_wheel, direction_panel, vote_panel
+from mots_ros.viz.votes import add_wheel, direction_rgb, vote_panel
 
 CLASS_COLORS = np.array([(0, 0, 0), (30, 120, 255), (230, 40, 40)], np.uint8)  # background, car, pedestrian
 EMPTY_COLOR = (96, 96, 96)  # the photo panel without an image, the ground of the clusters
@@ -193,7 +193,7 @@ def _vote_panels(outputs: FrameOutputs, image: np.ndarray | None, strip: int) ->
     classes = class_map(outputs.probs)
     if not np.isfinite(outputs.offsets).all():
         raise MotsError(f"frame {outputs.frame}: the centre offsets hold NaN or infinite values")
-    field, scale = direction_panel(outputs, classes > 0)
+    field, scale = direction_rgb(outputs.offsets, classes > 0)  # output pixels; upsampled below
     votes, count = vote_panel(outputs, classes, image, CLASS_COLORS, EMPTY_COLOR)
     black = (0, 0, 0)
     return [_titled(add_wheel(upsample(field, outputs)),

@@ -1,6 +1,6 @@
 """The centre votes of a pixel-embedding model as pictures (thesis 6.3.1, Fig. 6.28), for `mots viz-pixels`.
 
-- :func:`direction_panel`: the direction field of the predicted offsets in HSV, hue = direction (0 = right, a
+- :func:`direction_rgb`: the direction field of the predicted offsets in HSV, hue = direction (0 = right, a
   quarter turn = down, as image rows grow), value = magnitude (0 to the 99th percentile of the foreground's
   magnitudes), on the predicted foreground only (the offset loss sees instance pixels only), with a colour wheel
   of the same mapping as legend.
@@ -33,21 +33,10 @@ def direction_rgb(offsets: np.ndarray, mask: np.ndarray | None = None,
     hue = np.mod(np.arctan2(d_row, d_col) / (2 * np.pi), 1.0)
     value = np.clip(magnitude / scale, 0, 1) if scale > 0 else np.zeros_like(magnitude)
     value[~inside] = 0
-    return hsv_rgb(hue, value), scale
+    from matplotlib.colors import hsv_to_rgb
 
-
-def hsv_rgb(hue: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """(..., 3) uint8 RGB of fully saturated HSV colours: ``hue`` in [0, 1) turns, ``value`` in [0, 1]."""
-    sixth = hue * 6
-    sector = np.floor(sixth).astype(np.int64) % 6
-    rising = value * (sixth - np.floor(sixth))
-    falling = value - rising
-    zero = np.zeros_like(value)
-    table = np.stack([np.stack(c, -1) for c in ((value, rising, zero), (falling, value, zero),
-                                                 (zero, value, rising), (zero, falling, value),
-                                                 (rising, zero, value), (value, zero, falling))])
-    picked = np.take_along_axis(table, sector[None, ..., None].repeat(3, -1), 0)[0]
-    return np.round(picked * 255).astype(np.uint8)
+    rgb = hsv_to_rgb(np.stack([hue, np.ones_like(hue), value], -1))
+    return np.round(rgb * 255).astype(np.uint8), scale
 
 
 def colour_wheel(diameter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +46,6 @@ def colour_wheel(diameter: int) -> tuple[np.ndarray, np.ndarray]:
     rows, cols = np.mgrid[0:diameter, 0:diameter] - r
     disk = np.hypot(rows, cols) <= r
     return direction_rgb(np.stack([rows, cols]), disk, max(r, 1e-9))[0], disk
-
-
-def direction_panel(outputs: FrameOutputs, foreground: np.ndarray) -> tuple[np.ndarray, float]:
-    """(h, w, 3) direction field of ``outputs.offsets`` on the (h, w) ``foreground`` (output stride, to be
-    upsampled by the caller) and its full-value magnitude in output pixels."""
-    return direction_rgb(outputs.offsets, foreground)
 
 
 def add_wheel(panel: np.ndarray) -> np.ndarray:
