@@ -16,9 +16,14 @@ same frames (bfloat16: autocast; fast on CPUs with AVX-512 BF16 or AMX). --subsa
 subsamplings of the pixel pipeline (default 1 and 2; `clustering.subsample`), each against the same TrackR-CNN run.
 --centres CKPT: a checkpoint with centre votes (6.3.1) on the same frames beside the pixel pipeline at the first
 subsampling: the extra per-frame cost of its offset branch and of clustering embeddings + centres.
+--votes CKPT --votes-tracker TUNED.yaml: a checkpoint with votes for previous frames (6.3.2) and its tuned file
+(`mots tune --outputs --linker votes`) on the same frames: the extra network cost of its vote branches against the
+plain pixel pipeline, the cost of each cluster's votes, and vote association against the cluster linker
+(representatives) on the same detections.
 
     .venv/bin/python benchmarks/bench_pixel.py [--frames 20] [--checkpoint PIXEL.pt --tracker-config TUNED.yaml]
         [--precision float32 bfloat16] [--subsample 1 2] [--centres CENTRES.pt]
+        [--votes VOTES.pt --votes-tracker TUNED.yaml]
 """
 from __future__ import annotations
 
@@ -70,13 +75,16 @@ class Timers:
         return out, n
 
 
-def run_pipeline(stream, tracker, images, timers: Timers | None = None) -> list[dict]:
-    """Per frame: {'total', 'network+', 'linking', ...} seconds (and 'points' with timers)."""
+def run_pipeline(stream, tracker, images, timers: Timers | None = None, keep: list | None = None) -> list[dict]:
+    """Per frame: {'total', 'network+', 'linking', ...} seconds (and 'points' with timers); the detections are
+    appended to ``keep`` when given."""
     rows = []
     for i, image in enumerate(images):
         t = time.perf_counter()
         dets = stream.push(image, i, i)
         t_push = time.perf_counter() - t
+        if keep is not None:
+            keep += dets
         t = time.perf_counter()
         for d in dets:
             tracker.step(d)
@@ -146,6 +154,7 @@ def single_object(points: int = 400, dim: int = 18, size: int = 41, k: int = 5) 
 def main() -> int:
     import torch
 
+    from mots_ros import MotsError
     from mots_ros.cli import _size
     from mots_ros.data.synth import generate
     from mots_ros.data.windows import list_frames, read_image
@@ -171,7 +180,14 @@ def main() -> int:
                                                       "extra per-frame cost of the offset branch")
     ap.add_argument("--centre-scale", type=float, default=88.3, help="its clustering centre_scale (default 88.3, "
                                                                      "as tuned in the README)")
+    ap.add_argument("--votes", metavar="CKPT", help="also run this checkpoint with votes for previous frames (thesis "
+                                                    "6.3.2, config/pixel_embedding_votes_small.yaml) on the same "
+                                                    "frames: the cost of its branches and of vote association")
+    ap.add_argument("--votes-tracker", metavar="TUNED.yaml", help="its tuned clustering and vote-linker parameters "
+                                                                  "(mots tune --outputs --linker votes)")
     args = ap.parse_args()
+    if bool(args.votes) != bool(args.votes_tracker):
+        raise MotsError("--votes and --votes-tracker go together (the checkpoint and its tuned file)")
     torch.set_num_threads(args.threads)
     if not (args.checkpoint and args.tracker_config):
         checkpoint, tuned = demo_files("pixel_embedding")
@@ -207,6 +223,19 @@ def main() -> int:
                 rows_c = run_pipeline(centres, make_tracker(load_tracker_config(pixel_tracker)), images, timers)
                 timers.unwrap()
                 report_centres(rows_p, rows_c, f"{precision}, clustering subsample {step}")
+            if args.votes and step == args.subsample[0]:
+                clustering = replace(load_cluster_config(args.votes_tracker) or tuned, subsample=step)
+                votes = build_stream(args.votes, "cpu", clustering=clustering, precision=precision)
+                vote_config = load_tracker_config(args.votes_tracker)
+                run_pipeline(votes, make_tracker(vote_config), warm)
+                timers.wrap(cluster, "subsampled_labels", "clustering")
+                timers.wrap(cluster, "cluster_votes", "votes")
+                timers.wrap(outputs, "cluster_frame", "postprocess")
+                dets: list = []
+                rows_v = run_pipeline(votes, make_tracker(vote_config), images, timers, dets)
+                timers.unwrap()
+                report_votes(rows_p, rows_v, dets, vote_config, load_tracker_config(pixel_tracker),
+                             f"{precision}, clustering subsample {step}")
     if timers.largest is not None:
         n, features, params, cell_area = timers.largest
         print(f"\nHDBSCAN implementations on the largest frame's points ({n} points, {features.shape[1]}-d):")
@@ -236,6 +265,41 @@ def report_centres(rows_p: list[dict], rows_c: list[dict], setting: str) -> None
     print(f"extra per frame: network {net['centres'] - net['plain']:+.1f} ms (the offset branch), clustering "
           f"{clus['centres'] - clus['plain']:+.1f} ms, total {total['centres'] - total['plain']:+.1f} ms "
           f"({total['centres'] / total['plain']:.2f}x)")
+
+
+def link_ms(dets: list, config) -> float:
+    """Mean milliseconds per frame of linking ``dets`` with a fresh tracker of ``config`` (best of 3 passes)."""
+    from mots_ros.tracking.linking import make_tracker
+
+    best = float("inf")
+    for _ in range(3):
+        tracker = make_tracker(config)
+        t = time.perf_counter()
+        for d in dets:
+            tracker.step(d)
+        best = min(best, time.perf_counter() - t)
+    return 1000 * best / max(1, len(dets))
+
+
+def report_votes(rows_p: list[dict], rows_v: list[dict], dets: list, vote_config, pixel_config, setting: str) -> None:
+    """The votes pipeline against the plain pixel one on the same frames, and vote association against the cluster
+    linker on the votes model's detections."""
+    from mots_ros.tracking.config import TrackerConfig
+
+    net = {k: ms(r, "push") - ms(r, "postprocess") for k, r in (("plain", rows_p), ("votes", rows_v))}
+    total = {k: ms(r, "total") for k, r in (("plain", rows_p), ("votes", rows_v))}
+    clusters = TrackerConfig(pixel_config.matching, pixel_config.car, pixel_config.pedestrian, "clusters")
+    links = {"vote linker": link_ms(dets, vote_config), "cluster linker": link_ms(dets, clusters)}
+    print(f"\nvotes for previous frames ({setting}) against the plain pixel pipeline, mean ms per frame:")
+    print(f"{'pipeline':<16} {'total':>8} {'network':>8} {'cluster':>8} {'votes':>8} {'linking':>8}")
+    for k, r in (("plain", rows_p), ("votes", rows_v)):
+        print(f"{k:<16} {total[k]:8.1f} {net[k]:8.1f} {ms(r, 'clustering'):8.1f} {ms(r, 'votes'):8.1f} "
+              f"{ms(r, 'linking'):8.1f}")
+    print(f"extra per frame: network {net['votes'] - net['plain']:+.1f} ms (centre and past-frame branches), the "
+          f"clusters' votes {ms(rows_v, 'votes'):.2f} ms, total {total['votes'] - total['plain']:+.1f} ms "
+          f"({total['votes'] / total['plain']:.2f}x)")
+    print(f"linking the same {len(dets)} frames of detections: vote linker {links['vote linker']:.2f} ms, cluster "
+          f"linker (pixel demo parameters) {links['cluster linker']:.2f} ms per frame")
 
 
 def report(rows_p: list[dict], rows_t: list[dict], args, setting: str) -> None:

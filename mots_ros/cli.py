@@ -152,11 +152,13 @@ def cmd_tune(args) -> int:
         result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
                                val_seqmap=args.val_seqmap, log=args.log, subsample=args.subsample,
-                               features=args.features)
+                               features=args.features, linker=args.linker or "clusters")
         print(clustering_summary(result.clustering))
     else:
         if args.features:
             raise MotsError("--features chooses what is clustered: it needs --outputs (a pixel-embedding model)")
+        if args.linker:
+            raise MotsError("--linker chooses how clusters are linked: it needs --outputs (a pixel-embedding model)")
         result = tune(args.detections, args.gt, args.seqmap, trials=args.trials or 1000, jobs=args.jobs,
                       seed=args.seed, out=args.out, val_seqmap=args.val_seqmap, log=args.log)
     print(summary(result))
@@ -379,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--features", choices=("embedding", "centre", "both"),
                    help="with --outputs: cluster these features in every trial (default: embedding, or searched "
                         "when the outputs hold centre votes; thesis Fig. 6.27)")
+    u.add_argument("--linker", choices=("clusters", "votes"),
+                   help="with --outputs: link clusters by their representatives (default) or by their votes for "
+                        "previous frames (outputs of a model with past_votes; thesis 6.3.2)")
     u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")

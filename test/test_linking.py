@@ -8,7 +8,7 @@ from helpers import box
 from mots_ros import MotsError
 from mots_ros.data import rle
 from mots_ros.tracking.config import ClassParams, TrackerConfig, from_dict
-from mots_ros.tracking.linking import ClusterLinker, make_tracker, reconfigure
+from mots_ros.tracking.linking import ClusterLinker, VoteLinker, make_tracker, reconfigure
 from mots_ros.tracking.run import track_sequence
 from mots_ros.tracking.tracker import Tracker
 from mots_ros.tracking.types import FrameDetections
@@ -106,5 +106,6 @@ def test_the_config_selects_the_linker_and_run_time_changes_keep_or_replace_it()
     same = reconfigure(linker, config(keep_alive=3))
     assert same is linker and linker.config.car.keep_alive == 3
     assert type(reconfigure(linker, TrackerConfig())) is Tracker
-    with pytest.raises(MotsError, match="linker: expected one of association, clusters, got 'votes'"):
-        from_dict({"linker": "votes"})
+    assert type(reconfigure(linker, from_dict({"linker": "votes"}))) is VoteLinker
+    with pytest.raises(MotsError, match="linker: expected one of association, clusters, votes, got 'ballots'"):
+        from_dict({"linker": "ballots"})

@@ -82,8 +82,8 @@ def test_clustering_trials_start_at_the_thesis_defaults(tmp_path):
 
 def _result(car: float, ped: float) -> dict:
     """A trial's best linking per class: (its config, its scores), the config telling the trial apart."""
-    return {c: (TrackerConfig(car=ClassParams(keep_alive=round(car)), pedestrian=ClassParams(keep_alive=round(ped))),
-                {"sMOTSA": v}) for c, v in (("car", car), ("pedestrian", ped))}
+    return {c: (TrackerConfig("greedy", ClassParams(keep_alive=round(car)), ClassParams(keep_alive=round(ped)),
+                              "clusters"), {"sMOTSA": v}) for c, v in (("car", car), ("pedestrian", ped))}
 
 
 def test_each_class_takes_its_best_trial_of_the_winning_group():
@@ -146,3 +146,43 @@ def test_features_that_need_centre_votes_are_refused_without_them(data, tmp_path
     assert str(data / "out") in err and "centre votes" in err and "Traceback" not in err
     assert main([*argv, "--detections", str(tmp_path), "--features", "both"]) == 2
     assert "needs --outputs" in capsys.readouterr().err
+
+
+def with_votes(outputs: FrameOutputs, t: int) -> FrameOutputs:
+    """``outputs`` of frame t with exact votes for frame t - 1: each object's pixels vote for its centre (of mass of
+    its output pixels) there, sure it existed; nothing existed before frame 0."""
+    centres = np.arange(STRIDE // 2, H, STRIDE)[:, None], np.arange(STRIDE // 2, W, STRIDE)[None, :]
+    rows, cols = np.mgrid[0:H // STRIDE, 0:W // STRIDE]
+    past = np.zeros((3, H // STRIDE, W // STRIDE), np.float32)
+    if t > 0:
+        for k, mask in objects(t).items():
+            on, before = mask[centres], objects(t - 1)[k][centres]
+            past[0, on] = rows[before].mean() - rows[on]
+            past[1, on] = cols[before].mean() - cols[on]
+            past[2, on] = 1.0
+    return replace(outputs, past=past)
+
+
+def test_tuning_the_vote_linker_links_look_alike_objects_by_their_votes(data, tmp_path, capsys):
+    """All objects share one embedding, so only positions tell them apart in a frame and only the votes across
+    frames; `mots tune --linker votes` writes the vote linker, which tracks every object without an id switch."""
+    rng = np.random.default_rng(1)
+    same = {k: np.full(DIM, 3.0, np.float32) for k in objects(0)}
+    (tmp_path / "out").mkdir()
+    for s in ("0000", "0001"):
+        save_outputs(str(tmp_path / "out" / f"{s}.npz"),
+                     [with_votes(frame_outputs(t, rng, same), t) for t in range(FRAMES)])
+    argv = ["tune", "--gt", str(data / "gt"), "--seqmap", str(data / "train.seqmap"), "--cluster-trials", "20",
+            "--trials", "10", "--jobs", "1", "--linker", "votes"]
+    assert main([*argv, "--outputs", str(data / "out"), "--out", str(tmp_path / "no.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert str(data / "out") in err and "votes for previous frames" in err and "Traceback" not in err
+    assert main([*argv, "--outputs", str(tmp_path / "out"), "--out", str(tmp_path / "tuned.yaml")]) == 0
+    tuned = tmp_path / "tuned.yaml"
+    clustering, tracker = load_cluster_config(str(tuned)), load_tracker_config(tuned)
+    assert tracker.linker == "votes" and tracker.matching == "hungarian"
+    train = load_outputs_data(str(tmp_path / "out"), str(data / "gt"), str(data / "train.seqmap"))
+    result = score(tracker, detections(train, clustering))
+    for c, n in (("car", 2), ("pedestrian", 1)):
+        got = result[c]["combined"]
+        assert got["TP"] == 2 * n * FRAMES and got["IDS"] == 0, (c, got)

@@ -11,6 +11,7 @@ Training-time (``kind: training``)::
                                                      #    or {dir: FOLDER, seqmap: FILE}
     tune: {cluster_trials: 8, trials: 20, subsample: 2}   # per run on data.tune (without data.tune: tracker);
                                                           # features: embedding / centre / both (Fig. 6.27)
+                                                          # linker: clusters / votes (Fig. 6.32)
     tracker: ../tracker_clusters.yaml
     variants: {NAME: {model: {...}, train: {...}, tune: {...}}, ...}
 
@@ -34,7 +35,7 @@ TUNED_NAME = "tuned.yaml"  # the tracker file a training-time run writes beside 
 KEYS = {"training": {"kind", "base", "init", "runs", "seed", "data", "tune", "tracker", "variants", "jobs"},
         "test": {"kind", "models", "tracker", "data", "variants", "jobs"}}
 VARIANT_KEYS = {"training": {"model", "train", "tune"}, "test": {"clustering", "tracker"}}
-TUNE_KEYS = {"cluster_trials", "trials", "subsample", "features"}
+TUNE_KEYS = {"cluster_trials", "trials", "subsample", "features", "linker"}
 SPLITS = {"training": ("train", "heldout"), "test": ("heldout",)}
 
 

@@ -56,6 +56,7 @@ def tracker_step(spec: Ablation, variant: str, model: str, folder: str, tune_spl
     options = {"cluster_trials": 8, "trials": 20, "subsample": 2, **(spec.tune or {}),
                **(spec.variants[variant].get("tune") or {})}
     features = ["--features", options["features"]] if options.get("features") else []
+    features += ["--linker", options["linker"]] if options.get("linker") else []
     mots(["tune", "--outputs", outputs, "--gt", gt, "--seqmap", seqmap, "--cluster-trials",
           str(options["cluster_trials"]), "--trials", str(options["trials"]), "--subsample",
           str(options["subsample"]), *features, "--jobs", "1", "--seed", "0", "--out", fresh(tuned)],

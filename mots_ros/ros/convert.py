@@ -145,6 +145,21 @@ def _representatives(ds: list, dim: int) -> np.ndarray | None:
     return out
 
 
+def _votes(ds: list) -> np.ndarray | None:
+    """(N, 1 + P, 3) votes of the detections, None when none has any; :class:`DetectionsError` for some without,
+    different sizes, a size that is no multiple of 3 or below 6, or NaN."""
+    votes = [_floats(d.votes) for d in ds]
+    sizes = sorted({len(v) for v in votes})
+    if sizes == [0]:
+        return None
+    if len(sizes) > 1 or sizes[0] % 3 or sizes[0] < 6:
+        raise DetectionsError(f"vote sizes {sizes} in one message (one size 3 x (1 + P), P >= 1, expected)")
+    out = np.stack(votes).reshape(len(ds), -1, 3)
+    if not np.isfinite(out).all():
+        raise DetectionsError("votes hold NaN or infinite values")
+    return out
+
+
 def _checked_masks(msg: Detections) -> list[dict]:
     for i, d in enumerate(msg.detections):
         m = d.mask
@@ -169,6 +184,8 @@ def detections_to_msg(det: FrameDetections, header) -> Detections:
         d.embedding = array.array("f", det.embeddings[i].astype(np.float32).tobytes())
         if det.representatives is not None:
             d.representatives = array.array("f", det.representatives[i].astype(np.float32).tobytes())
+        if det.votes is not None:
+            d.votes = array.array("f", det.votes[i].astype(np.float32).tobytes())
         out.append(d)
     return Detections(header=header, height=det.height, width=det.width, embedding_dim=det.embeddings.shape[1],
                       detections=out)
@@ -177,7 +194,7 @@ def detections_to_msg(det: FrameDetections, header) -> Detections:
 def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetections:
     """The detections of a message, checked as far as the tracker relies on them (:class:`DetectionsError`
     naming the detection: image size 0, a mask of another size or with invalid RLE runs, embeddings of
-    different or zero length or not of the message's ``embedding_dim``, bad representatives); ``dim``: the
+    different or zero length or not of the message's ``embedding_dim``, bad representatives or votes); ``dim``: the
     embedding size of a frame without detections when the message gives none."""
     if not msg.detections:
         return FrameDetections.empty(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
@@ -195,11 +212,12 @@ def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetecti
     if not np.isfinite(emb).all():
         raise DetectionsError("embeddings hold NaN or infinite values")
     reps = _representatives(ds, emb.shape[1])
+    votes = _votes(ds)
     masks = _checked_masks(msg)
     return FrameDetections(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
                            np.stack([np.asarray(d.box, np.float32) for d in ds]),
                            np.array([d.score for d in ds], np.float32),
-                           np.array([d.class_id for d in ds], np.int64), masks, emb, reps)
+                           np.array([d.class_id for d in ds], np.int64), masks, emb, reps, votes)
 
 
 def tracks_to_msg(tracks: FrameTracks, header) -> TrackedInstances:

@@ -41,7 +41,8 @@ def warm_up(config) -> None:
     masks[1:5, 1:5, 0] = masks[3:7, 3:7, 1] = 1
     det = FrameDetections(0, 0, 8, 8, np.array([[1, 1, 5, 5], [3, 3, 7, 7]], np.float32),
                           np.ones(2, np.float32), np.array([1, 1]), rle.encode(masks), np.zeros((2, 1), np.float32),
-                          np.zeros((2, 1, 1), np.float32))  # representatives, for the cluster linker
+                          np.zeros((2, 1, 1), np.float32),  # representatives, for the cluster linker
+                          np.ones((2, 2, 3), np.float32))  # votes for one previous frame, for the vote linker
     make_tracker(config).step(msg_to_detections(detections_to_msg(det, Header()), 0))
 
 

@@ -287,10 +287,12 @@ def clustering_features(flat_emb: np.ndarray, offsets: np.ndarray | None, rows: 
 
 def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: int, height: int, width: int,
                   resized: tuple[int, int], stride: int, config: ClusterConfig,
-                  score_threshold: float | None = None, offsets: np.ndarray | None = None) -> FrameDetections:
+                  score_threshold: float | None = None, offsets: np.ndarray | None = None,
+                  past: np.ndarray | None = None, centre: str = "mass") -> FrameDetections:
     """Detections of one frame from class probabilities (C, h, w), embeddings (D, h, w) and, for the centre
     features, centre offsets (2, h, w; output pixels) at the output stride of an image of (height, width) that the
-    network saw at ``resized``."""
+    network saw at ``resized``; with ``past`` votes for previous frames (3P, h, w), each detection's ``votes``
+    (:func:`cluster_votes`, centres of ``centre`` 'mass' or 'box')."""
     (_, h, w), dim = probs.shape, embeddings.shape[0]
     rows, cols = np.mgrid[0:h, 0:w]
     flat_emb = embeddings.reshape(dim, -1).T
@@ -306,10 +308,10 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
             score = float(probs[cls].ravel()[pixels].mean())
             if score_threshold is not None and score < score_threshold:
                 continue
-            centre, rep = representatives(flat_emb[members], config.representatives)
+            mean, rep = representatives(flat_emb[members], config.representatives)
             classes.append(cls)
             scores.append(score)
-            centres.append(centre)
+            centres.append(mean)
             reps.append(rep)
             masks.append(pixels)
     if not classes:
@@ -319,9 +321,27 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
     keep = values - 1  # clusters whose mask vanished at image resolution are dropped
     boxes = rle.boxes(rles).astype(np.float32)
     boxes[:, 2:] += boxes[:, :2]
+    votes = None
+    if past is not None:
+        scale = np.array([1.0, stride * width / resized[1], stride * height / resized[0]], np.float32)
+        votes = np.stack([cluster_votes(past, masks[k], w, centre) for k in keep]) * scale
+        votes[:, :, 1:] += (scale[1:] - 1) / 2  # output pixel (0, 0)'s centre in image pixel coordinates
     return FrameDetections(frame, stamp, height, width, boxes, np.array(scores, np.float32)[keep],
                            np.array(classes, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
-                           np.array(reps, np.float32)[keep])
+                           np.array(reps, np.float32)[keep], votes)
+
+
+def cluster_votes(past: np.ndarray, pixels: np.ndarray, width: int, centre: str = "mass") -> np.ndarray:
+    """(1 + P, 3) votes of one cluster (its flat ``pixels`` in outputs ``width`` wide) in output pixels: row 0 is
+    (1, x, y) of its centre (``'mass'``: the mean pixel position; ``'box'``: the middle of their extent), row p the
+    mean existence probability for frame t - p and the mean of its pixels' predicted centres then (position +
+    offset) from ``past`` (3P, h, w: row offset, column offset, existence per past frame)."""
+    rows, cols = np.divmod(pixels, width)
+    pos = np.stack([cols, rows], 1).astype(np.float32)
+    own = pos.mean(0) if centre == "mass" else (pos.min(0) + pos.max(0)) / 2
+    at = past.reshape(-1, 3, past.shape[1] * past.shape[2])[:, :, pixels]  # (P, 3, n)
+    voted = pos.mean(0) + np.stack([at[:, 1].mean(1), at[:, 0].mean(1)], 1)  # (P, 2) as x, y
+    return np.vstack([[1.0, *own], np.column_stack([at[:, 2].mean(1), voted])]).astype(np.float32)
 
 
 def _upsampled_labels(probs: np.ndarray, classes: list[int], masks: list[np.ndarray], resized: tuple[int, int],

@@ -24,15 +24,16 @@ from mots_ros import MotsError
 
 NODE_NAME = "tracker_node"
 MATCHING = ("hungarian", "greedy")
-LINKERS = ("association", "clusters")
+LINKERS = ("association", "clusters", "votes")
 CLASSES = ("car", "pedestrian")
 # tracker_node parameters that are not tracker settings
 NODE_ONLY = ("image_qos", "image_transport", "overlay_alpha", "image_cache", "diagnostics_period",
              "latency_warn_ms")
 
 DESCRIPTIONS = {
-    "linker": "Tracker: 'association' (TrackR-CNN detections, thesis ch. 3) or 'clusters' (pixel-embedding "
-              "clusters linked greedily on their representatives, thesis 6.2).",
+    "linker": "Tracker: 'association' (TrackR-CNN detections, thesis ch. 3), 'clusters' (pixel-embedding "
+              "clusters linked greedily on their representatives, thesis 6.2) or 'votes' (clusters of a model with "
+              "votes for previous frames, linked by the centres they vote for, thesis 6.3.2).",
     "matching": "Association method: 'hungarian' (least total cost) or 'greedy' (cheapest remaining pair first); "
                 "the cluster linker is always greedy.",
     "detection_score_threshold": "Detections scoring below this are ignored.",
@@ -43,6 +44,9 @@ DESCRIPTIONS = {
                    "the smallest distance between the representatives of the two clusters).",
     "mask_iou_weight": "Cost weight of one minus the mask IoU with the track's last mask.",
     "box_center_weight": "Cost weight of the box centre distance divided by the image diagonal.",
+    "vote_distance_threshold": "Vote linker: a cluster continues the instance of a previous frame whose centre its "
+                               "vote for that frame is assigned to only if they are at most this far apart, as a "
+                               "fraction of the image diagonal; farther clusters start new tracks.",
 }
 
 
@@ -57,6 +61,7 @@ class ClassParams:
     reid_weight: float = 1.0
     mask_iou_weight: float = 0.0
     box_center_weight: float = 0.0
+    vote_distance_threshold: float = 0.05
 
 
 @dataclass

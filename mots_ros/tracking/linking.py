@@ -1,6 +1,7 @@
-"""The cluster linker of the pixel-embedding family (thesis 6.2.3, 6.2.4): clusters of adjacent frames are linked
-greedily on the distances between their representatives (embeddings near each cluster's centre,
-:mod:`mots_ros.tracking.cluster`). Numpy only.
+"""The linkers of the pixel-embedding family. Numpy only.
+
+The cluster linker (thesis 6.2.3, 6.2.4): clusters of adjacent frames are linked greedily on the distances between
+their representatives (embeddings near each cluster's centre, :mod:`mots_ros.tracking.cluster`).
 
 The distance of a cluster to a track is the smallest Euclidean distance between one of its representatives and one
 of the representatives of the track's last cluster ("if two representatives of two clusters are close together in
@@ -9,6 +10,9 @@ class: detections below ``detection_score_threshold`` are ignored, a pair links 
 that distance, plus the optional mask-IoU and box-centre cues) is at most ``association_threshold``, tracks live
 ``keep_alive`` frames unmatched, unmatched clusters scoring at least ``new_track_score_threshold`` start new
 tracks. Matching is always greedy (cheapest pair first), as in the thesis.
+
+The vote linker (thesis 6.3.2, :class:`VoteLinker`) links the clusters of a model with votes for previous frames by
+the centres those votes predict.
 """
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from scipy.spatial.distance import cdist
 
 from mots_ros import MotsError
 
-from .config import TrackerConfig
-from .tracker import Tracker
+from .config import ClassParams, TrackerConfig
+from .tracker import CLASS_IDS, Tracker, match
 from .types import FrameDetections
 
 
@@ -56,15 +60,86 @@ class ClusterLinker(Tracker):
         return pairs.reshape(len(a), r, len(b), r).min(axis=(1, 3))
 
 
+EXISTENCE_THRESHOLD = 0.5  # thesis 6.3.2: a cluster whose objects existed nowhere more surely starts a new track
+
+
+class VoteLinker(Tracker):
+    """Links clusters by their votes for previous frames (thesis 6.3.2); ``reset()`` / ``step(FrameDetections) ->
+    FrameTracks`` as :class:`~mots_ros.tracking.tracker.Tracker`.
+
+    Per class, among the clusters scoring at least ``detection_score_threshold``: each cluster takes the past frame
+    t - p (p = 1..P) with its highest mean existence probability; below :data:`EXISTENCE_THRESHOLD` it is new.
+    Otherwise its mean voted centre for that frame is assigned to the centres of the instances output in frame t - p
+    (Hungarian on the Euclidean distances, the nearer frames first; an instance is continued once), a pair only when
+    at most ``vote_distance_threshold`` x the image diagonal apart. Unassigned clusters scoring at least
+    ``new_track_score_threshold`` start new tracks. The linker keeps the centres of the last P frames' instances,
+    so a stream fed in pieces links as one pass.
+    """
+
+    def reset(self) -> None:
+        super().reset()
+        self._past: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {c: {} for c in CLASS_IDS}
+        self._starts: dict[int, dict[int, int]] = {c: {} for c in CLASS_IDS}  # track id -> its first frame
+
+    def features(self, det: FrameDetections) -> np.ndarray:
+        """(N, (1+P)*3): each cluster's votes, flattened (a MotsError for detections without them)."""
+        if det.votes is None:
+            if len(det):
+                raise MotsError(f"frame {det.frame}: detections without votes for previous frames; the vote linker "
+                                f"links clusters of a model with past_votes (use linker: clusters otherwise)")
+            return np.zeros((0, self._dim or 0), np.float32)
+        return det.votes.reshape(len(det), -1)
+
+    def _step_class(self, det: FrameDetections, feats: np.ndarray, c: int, p: ClassParams):
+        """(detection indices, track ids, ages) of the continued and new tracks of class ``c``."""
+        sel = np.flatnonzero((det.classes == c) & (det.scores >= np.float32(p.detection_score_threshold)))
+        back_max = feats.shape[1] // 3 - 1
+        votes = feats[sel].reshape(len(sel), back_max + 1, 3)
+        past = self._past[c]
+        for frame in [f for f in past if f < det.frame - back_max]:
+            del past[frame]
+        ids = np.zeros(len(sel), np.int64)  # 0: no track yet
+        if back_max and len(sel):
+            exist = votes[:, 1:, 0]
+            back = exist.argmax(1) + 1
+            voting = exist.max(1) >= EXISTENCE_THRESHOLD
+            gate = p.vote_distance_threshold * float(np.hypot(det.height, det.width))
+            taken: list[int] = []
+            for b in range(1, back_max + 1):
+                rows = np.flatnonzero(voting & (back == b))
+                if not len(rows) or det.frame - b not in past:
+                    continue
+                known, centres = past[det.frame - b]
+                cost = cdist(votes[rows, b, 1:], centres)
+                cost[:, np.isin(known, taken)] = np.inf
+                r, k = match(cost, gate, "hungarian")
+                ids[rows[r]] = known[k]
+                taken += known[k].tolist()
+        new = (ids == 0) & (det.scores[sel] >= np.float32(p.new_track_score_threshold))
+        ids[new] = np.arange(self._next_id[c], self._next_id[c] + new.sum())
+        self._next_id[c] += int(new.sum())
+        starts = self._starts[c]
+        starts.update({int(i): det.frame for i in ids[new]})
+        out = ids > 0
+        past[det.frame] = (ids[out], votes[out, 0, 1:])
+        alive = {int(i) for frame_ids, _ in past.values() for i in frame_ids}
+        self._starts[c] = {i: f for i, f in starts.items() if i in alive}
+        ages = np.array([det.frame - starts[int(i)] for i in ids[out]], np.int64)
+        return sel[out], ids[out], ages
+
+
+LINKER_CLASSES = {"association": Tracker, "clusters": ClusterLinker, "votes": VoteLinker}
+
+
 def make_tracker(config: TrackerConfig) -> Tracker:
-    """The tracker ``config.linker`` names: the association tracker or the cluster linker."""
-    return ClusterLinker(config) if config.linker == "clusters" else Tracker(config)
+    """The tracker ``config.linker`` names: the association tracker, the cluster linker or the vote linker."""
+    return LINKER_CLASSES[config.linker](config)
 
 
 def reconfigure(tracker: Tracker, config: TrackerConfig) -> Tracker:
     """``tracker`` with ``config`` (parameters changed at run time); a new one, ids restarting, when the linker
     changes."""
-    if isinstance(tracker, ClusterLinker) == (config.linker == "clusters"):
+    if type(tracker) is LINKER_CLASSES[config.linker]:
         tracker.config = config
         return tracker
     return make_tracker(config)

@@ -113,6 +113,21 @@ def sample_params(rng: np.random.Generator, scale: float) -> ClassParams:
         box_center_weight=_round(box))
 
 
+def sample_vote_params(rng: np.random.Generator) -> ClassParams:
+    """One draw of the vote linker's parameters (thesis 6.3.2): the score thresholds as :func:`sample_params`,
+    vote_distance_threshold log-uniform in [0.005, 0.2] of the image diagonal; the rest keep their defaults (the
+    vote linker does not read them)."""
+    det = rng.uniform(0.3, 0.99)
+    return ClassParams(detection_score_threshold=_round(det), new_track_score_threshold=_round(rng.uniform(det, 0.99)),
+                       vote_distance_threshold=_round(math.exp(rng.uniform(math.log(0.005), math.log(0.2)))))
+
+
+def sample_vote_trials(n: int, seed: int) -> list[TrackerConfig]:
+    """``n`` vote-linker trial configs, the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    return [TrackerConfig("hungarian", sample_vote_params(rng), sample_vote_params(rng), "votes") for _ in range(n)]
+
+
 def sample_trials(n: int, seed: int, scale: float) -> list[TrackerConfig]:
     """``n`` trial configs, the same for the same seed and scale."""
     rng = np.random.default_rng(seed)

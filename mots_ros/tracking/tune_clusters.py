@@ -4,7 +4,8 @@ runs once for all trials.
 
 Each clustering trial draws a :class:`~mots_ros.tracking.cluster.ClusterConfig` (trial 0 is the thesis's
 defaults), clusters every frame once and runs the linking trials of :mod:`mots_ros.tracking.tune` (its search
-space, with the cluster linker) on those detections. Classes are clustered and linked independently, so each
+space, with the cluster linker; or, for outputs with votes for previous frames, the vote linker's space of
+:func:`~mots_ros.tracking.tune.sample_vote_trials`) on those detections. Classes are clustered and linked independently, so each
 clustering trial keeps, per class, the linking parameters with the best sMOTSA. Position scale, upsampling and the
 single-cluster rule are common to the classes: trials come in groups of :data:`GROUP` that share them, and each
 class takes its best trial of a group, so a group of n trials tries n x n per-class pairs. The group whose best
@@ -35,7 +36,8 @@ from tqdm import tqdm
 from mots_ros import MotsError
 from mots_ros.tracking.cluster import COMMON_FIELDS, FEATURES, ClassClustering, ClusterConfig, dump_cluster_config, is_count
 from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
-from mots_ros.tracking.tune import SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials, score
+from mots_ros.tracking.tune import (SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials,
+                                    sample_vote_trials, score)
 
 _WORK: dict = {}  # the loaded outputs and trials, set before the workers fork
 
@@ -111,10 +113,12 @@ def detections(data: dict[str, tuple], clustering: ClusterConfig) -> dict[str, t
             for seq, (gt, frames, first, last) in data.items()}
 
 
-def best_linking(dets: dict[str, tuple], trials: int, seed: int) -> dict[str, tuple[TrackerConfig, dict]]:
-    """Per class, (the cluster-linker trial with the best sMOTSA of that class, its scores of that class)."""
-    configs = [replace(c, linker="clusters", matching="greedy")
-               for c in sample_trials(trials, seed, embedding_scale(dets))]
+def best_linking(dets: dict[str, tuple], trials: int, seed: int, linker: str = "clusters"
+                 ) -> dict[str, tuple[TrackerConfig, dict]]:
+    """Per class, (the ``linker`` trial with the best sMOTSA of that class, its scores of that class): the cluster
+    linker's or the vote linker's (:func:`~mots_ros.tracking.tune.sample_vote_trials`) search space."""
+    configs = sample_vote_trials(trials, seed) if linker == "votes" else \
+        [replace(c, linker="clusters", matching="greedy") for c in sample_trials(trials, seed, embedding_scale(dets))]
     best: dict = {}
     for cfg in configs:
         res = score(cfg, dets)
@@ -128,7 +132,7 @@ def best_linking(dets: dict[str, tuple], trials: int, seed: int) -> dict[str, tu
 def _run_trial(i: int) -> tuple[int, dict]:
     """Worker: clustering trial ``i`` with its best linking per class."""
     dets = detections(_WORK["data"], _WORK["clusterings"][i])
-    return i, best_linking(dets, _WORK["trials"], _WORK["seed"])
+    return i, best_linking(dets, _WORK["trials"], _WORK["seed"], _WORK["linker"])
 
 
 def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[ClusterConfig, TrackerConfig]:
@@ -144,8 +148,8 @@ def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[Clust
     k = max(range(len(groups)), key=lambda g: (sum(results[picks[g][c]][c][1]["sMOTSA"] for c in CLASSES), -g))
     car, ped = picks[k]["car"], picks[k]["pedestrian"]
     clustering = replace(clusterings[car], pedestrian=clusterings[ped].pedestrian)
-    config = TrackerConfig("greedy", results[car]["car"][0].car, results[ped]["pedestrian"][0].pedestrian,
-                           "clusters")
+    first = results[car]["car"][0]
+    config = TrackerConfig(first.matching, first.car, results[ped]["pedestrian"][0].pedestrian, first.linker)
     return clustering, config
 
 
@@ -170,12 +174,13 @@ def clustering_summary(clustering: ClusterConfig) -> str:
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
                   log: str | None = None, progress: bool = True, subsample: int = 1,
-                  features: str | None = None) -> ClusterTuneResult:
+                  features: str | None = None, linker: str = "clusters") -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
     (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``; ``features``: the
-    clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes)."""
+    clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes);
+    ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2)."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     if not is_count(subsample):
@@ -187,9 +192,14 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     if features not in (None, "embedding") and not centres:
         raise MotsError(f"{outputs_dir}: --features {features} needs outputs with centre votes (a model with "
                         f"centre_votes: true); these hold none")
+    if linker not in ("clusters", "votes"):
+        raise MotsError(f"--linker must be clusters or votes, got {linker!r}")
+    if linker == "votes" and not all(f.past is not None for _, frames, _, _ in data.values() for f in frames):
+        raise MotsError(f"{outputs_dir}: --linker votes needs outputs with votes for previous frames (a model with "
+                        f"past_votes); these hold none")
     clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
-    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed)
+    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed, linker=linker)
     results: list = [None] * cluster_trials
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
     try:

@@ -12,7 +12,9 @@ class FrameDetections:
     int64 (1 car, 2 pedestrian), COCO RLE masks (``{'size': [h, w], 'counts': bytes}``) and association
     embeddings (N, D) float32. ``stamp`` is opaque (nanoseconds in ROS) and copied to the tracks.
     ``representatives`` (N, R, D) float32: R embeddings near each cluster's centre (pixel-embedding clusters,
-    thesis 6.2.3; None for box detections)."""
+    thesis 6.2.3; None for box detections). ``votes`` (N, 1 + P, 3) float32: row p is (existence probability, x,
+    y) of the cluster's object in frame t - p as the pixels' votes for previous frames predict it (thesis 6.3.2), row
+    0 (1, x, y) of the cluster's own centre, in image pixels (None without such votes)."""
 
     frame: int
     stamp: int
@@ -24,6 +26,7 @@ class FrameDetections:
     masks: list
     embeddings: np.ndarray
     representatives: np.ndarray | None = None
+    votes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -11,7 +11,9 @@ and an embedding branch.
   6.12) after the encoder (default) or after the decoder.
 * Two branches, each a 3x3 convolution (256 maps, ReLU) and a linear 1x1 convolution: class logits (background,
   car, pedestrian) and ``embedding_dim`` (16) embeddings per output pixel; optionally a third (``centre_votes``,
-  thesis 6.3.1): each pixel's offset (rows, columns, in output pixels) to its instance's centre.
+  thesis 6.3.1): each pixel's offset (rows, columns, in output pixels) to its instance's centre; optionally a
+  fourth (``past_votes`` P, thesis 6.3.2): for each of the P previous frames, the offset to the centre the pixel's
+  object had then and the logit of its existence then.
 
 Streaming (:class:`~mots_ros.models.base.StreamableNet`): with the block after the encoder, :meth:`encode` runs the
 encoder (the ASPP output goes through the ring buffer, the reduced low-level features wait with the frame) and
@@ -20,7 +22,9 @@ encoder (the ASPP output goes through the ring buffer, the reduced low-level fea
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -105,6 +109,17 @@ class Decoder(nn.Module):
         return self.combine(high, self.reduce(low))
 
 
+class Predictions(NamedTuple):
+    """The network's per-pixel outputs: class logits (T, C, h, w), embeddings (T, D, h, w), centre offsets
+    (T, 2, h, w; None without centre votes) and votes for previous frames (T, 3P, h, w: per past frame p the row and
+    column offsets in output pixels, then the existence logit; None without them)."""
+
+    logits: torch.Tensor
+    embeddings: torch.Tensor
+    offsets: torch.Tensor | None
+    past: torch.Tensor | None
+
+
 def branch(in_channels: int, out_channels: int, hidden: int = 256) -> nn.Sequential:
     """A prediction branch (thesis 6.2.4): 3x3 convolution (``hidden`` maps, ReLU), then a linear 1x1 one."""
     return nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True),
@@ -120,6 +135,8 @@ class PixelEmbeddingNet(nn.Module):
         class_head, embedding_head: the two branches (:func:`branch`).
         offset_head: the centre-vote branch (thesis 6.3.1; None: without one); its outputs times ``offset_unit``
             are offsets in output pixels.
+        past_head: the branch of votes for previous frames (thesis 6.3.2; None: without one): 3 maps per past
+            frame (row and column offsets, times ``offset_unit``; existence logit).
         temporal: the block (None: no temporal context) and ``temporal_position`` ``'encoder'`` / ``'decoder'``.
         lookahead: future frames in a window (None: the centred window).
         output_stride: stride of the outputs (that of the decoder's low-level features).
@@ -136,13 +153,15 @@ class PixelEmbeddingNet(nn.Module):
                  embedding_head: nn.Module, temporal: TemporalBlock | None, temporal_position: str = "encoder",
                  lookahead: int | None = None, output_stride: int = 4, loss: PixelLoss | None = None,
                  clustering: ClusterConfig | None = None, min_size: int = 0, max_size: int = 0,
-                 config: dict | None = None, offset_head: nn.Module | None = None, offset_unit: float = 16.0):
+                 config: dict | None = None, offset_head: nn.Module | None = None, offset_unit: float = 16.0,
+                 past_head: nn.Module | None = None):
         super().__init__()
         if temporal_position not in PLACEMENTS:
             raise ValueError(f"temporal_position must be one of {PLACEMENTS}, got {temporal_position!r}")
         self.backbone, self.aspp, self.decoder = backbone, aspp, decoder
         self.class_head, self.embedding_head = class_head, embedding_head
         self.offset_head, self.offset_unit = offset_head, offset_unit
+        self.past_head = past_head
         self.temporal, self.temporal_position = temporal, temporal_position
         field = temporal.receptive_field if temporal is not None else 1
         self.lookahead = (field - 1) // 2 if lookahead is None else lookahead
@@ -206,13 +225,20 @@ class PixelEmbeddingNet(nn.Module):
         low, out = self.backbone(x)
         return self.aspp(out), self.decoder.reduce(low)
 
-    def heads(self, decoded: torch.Tensor, out_size: tuple[int, int]
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(class logits, embeddings, centre offsets in output pixels or None) of decoder output, cropped to
-        ``out_size`` (the unpadded part)."""
+    @property
+    def past_frames(self) -> int:
+        """P: the previous frames the model votes for (0 without that branch)."""
+        return 0 if self.past_head is None else self.past_head[-1].out_channels // 3
+
+    def heads(self, decoded: torch.Tensor, out_size: tuple[int, int]) -> Predictions:
+        """The :class:`Predictions` of decoder output, cropped to ``out_size`` (the unpadded part)."""
         decoded = decoded[..., :out_size[0], :out_size[1]]
         offsets = self.offset_head(decoded) * self.offset_unit if self.offset_head is not None else None
-        return self.class_head(decoded), self.embedding_head(decoded), offsets
+        past = None
+        if self.past_head is not None:
+            unit = decoded.new_tensor([self.offset_unit, self.offset_unit, 1.0]).repeat(self.past_frames)
+            past = self.past_head(decoded) * unit.view(1, -1, 1, 1)
+        return Predictions(self.class_head(decoded), self.embedding_head(decoded), offsets, past)
 
     def _temporal(self, x: torch.Tensor) -> torch.Tensor:
         """The block over (T, C, h, w) consecutive frames, sequence ends replicated (T outputs)."""
@@ -221,10 +247,8 @@ class PixelEmbeddingNet(nn.Module):
         x = pad_time(x.permute(1, 0, 2, 3).unsqueeze(0), self.receptive_field - 1 - self.lookahead, self.lookahead)
         return self.temporal(x).squeeze(0).permute(1, 0, 2, 3)
 
-    def forward(self, images: torch.Tensor, resize: bool = True
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(T, 3, H, W) consecutive frames, float 0..1 -> (class logits (T, C, h, w), embeddings (T, D, h, w),
-        centre offsets (T, 2, h, w) or None).
+    def forward(self, images: torch.Tensor, resize: bool = True) -> Predictions:
+        """(T, 3, H, W) consecutive frames, float 0..1 -> their :class:`Predictions`.
         ``resize`` False: the frames are already at the network's input size (training crops, thesis 6.2.4)."""
         size = tuple(images.shape[-2:])
         out_size = self.output_size(*size) if resize else (-(-size[0] // self.output_stride),
@@ -242,9 +266,9 @@ class PixelEmbeddingNet(nn.Module):
         return None, {"x": self.decoder.combine(high, reduced)}
 
     def predict(self, context: torch.Tensor | None, features: dict[str, torch.Tensor], height: int, width: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(class logits (1, C, h, w), embeddings (1, D, h, w), offsets (1, 2, h, w) or None) of one frame from
-        :meth:`encode`'s context and the temporal output of its window."""
+                ) -> Predictions:
+        """The :class:`Predictions` (T = 1) of one frame from :meth:`encode`'s context and the temporal output of
+        its window."""
         x = features["x"]
         decoded = self.decoder.combine(x, context) if self.temporal_position == "encoder" else x
         return self.heads(decoded, self.output_size(height, width))
@@ -254,10 +278,11 @@ class PixelEmbeddingNet(nn.Module):
         """Net interface: class probabilities and embeddings of one frame (passed to ``self.recorder`` when set,
         :class:`~mots_ros.models.pixel_embedding.outputs.OutputRecorder`), clustered per class into detections
         (:func:`~mots_ros.tracking.cluster.cluster_frame` with ``self.clustering``)."""
-        logits, embeddings, offsets = self.predict(context, features, height, width)
+        logits, embeddings, offsets, past = self.predict(context, features, height, width)
         outputs = FrameOutputs(frame, stamp, height, width, self.resized_size(height, width), self.output_stride,
                                logits.float().softmax(1)[0].cpu().numpy(), embeddings[0].float().cpu().numpy(),
-                               None if offsets is None else offsets[0].float().cpu().numpy())
+                               None if offsets is None else offsets[0].float().cpu().numpy(),
+                               None if past is None else past_probabilities(past[0]), self.loss.centre)
         if self.recorder is not None:
             self.recorder(outputs)
         return outputs.cluster(self.clustering, score_threshold)
@@ -265,8 +290,15 @@ class PixelEmbeddingNet(nn.Module):
     def losses(self, images: torch.Tensor, classes: torch.Tensor, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training losses of a window: ``classes`` / ``instances`` (T, h, w) targets at the output resolution
         (:func:`~mots_ros.models.pixel_embedding.losses.pixel_targets`)."""
-        logits, embeddings, offsets = self(images)
-        return self.loss(logits, embeddings, classes, instances, offsets)
+        logits, embeddings, offsets, past = self(images)
+        return self.loss(logits, embeddings, classes, instances, offsets, past=past)
+
+
+def past_probabilities(past: torch.Tensor) -> np.ndarray:
+    """(3P, h, w) float32 votes for previous frames with each existence logit turned into a probability."""
+    votes = past.detach().float().cpu().numpy().reshape(-1, 3, *past.shape[-2:]).copy()
+    votes[:, 2] = 1.0 / (1.0 + np.exp(-votes[:, 2]))
+    return votes.reshape(past.shape).astype(np.float32)
 
 
 def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int = 3, embedding_dim: int = 16,
@@ -277,6 +309,7 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                           quantile: float = 0.5, samples: int = 5000, sampling: str = "instance",
                           min_size: int = 0, max_size: int = 0, centre_votes: bool = False, centre: str = "mass",
                           offset_loss: str = "l1", offset_weight: float = 0.001, offset_unit: float = 16.0,
+                          past_votes: int = 0, existence_weight: float = 0.1,
                           pretrained: str | None = None, weights_path: str | None = None,
                           frozen_bn: bool | None = None) -> PixelEmbeddingNet:
     """A :class:`PixelEmbeddingNet` from plain arguments (the checkpoint config; thesis defaults for the loss:
@@ -288,6 +321,8 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
     weights (thesis 6.2.4). ``centre_votes``: the centre-offset branch (thesis 6.3.1) trained towards the mask's
     centre of mass (``centre`` ``'mass'``) or its box centre (``'box'``) with ``offset_weight`` x the
     ``offset_loss`` (l1, l2, huber) in output pixels; the branch's outputs are scaled by ``offset_unit``.
+    ``past_votes`` P (0: none; thesis 6.3.2): the branch of votes for the P previous frames (offsets to the
+    object's centre then, with the same centre, loss and weight; existence by cross-entropy x ``existence_weight``).
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -297,6 +332,8 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
         raise ValueError(f"temporal_init must be one of {INITS}, got {temporal_init!r}")
     if not 0 <= temporal_layers <= 2:
         raise ValueError(f"temporal_layers must be 0, 1 or 2, got {temporal_layers}")
+    if isinstance(past_votes, bool) or not isinstance(past_votes, int) or not 0 <= past_votes <= 3:
+        raise ValueError(f"past_votes must be 0, 1, 2 or 3, got {past_votes!r}")
     if pretrained not in (None, "imagenet"):
         raise ValueError(f"pretrained must be None or 'imagenet', got {pretrained!r}")
     frozen_bn = bool(pretrained) if frozen_bn is None else frozen_bn
@@ -307,7 +344,8 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                   embedding_loss=embedding_loss, margin=margin, embedding_weight=embedding_weight, quantile=quantile,
                   samples=samples, sampling=sampling, min_size=min_size, max_size=max_size,
                   centre_votes=centre_votes, centre=centre, offset_loss=offset_loss, offset_weight=offset_weight,
-                  offset_unit=offset_unit, pretrained=pretrained,
+                  offset_unit=offset_unit, past_votes=past_votes, existence_weight=existence_weight,
+                  pretrained=pretrained,
                   weights_path=weights_path, frozen_bn=frozen_bn)
     body = Backbone(backbone, output_stride, partial(FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d))
     decoder = Decoder(body.low_channels, aspp_maps, out_channels=decoder_maps)
@@ -318,9 +356,10 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                             branch(decoder_maps, embedding_dim, branch_maps), temporal,
                             temporal_position, temporal_lookahead, output_stride,
                             PixelLoss(embedding_loss, margin, embedding_weight, quantile, samples, sampling,
-                                      centre, offset_loss, offset_weight),
+                                      centre, offset_loss, offset_weight, existence_weight),
                             min_size=min_size, max_size=max_size, config=config,
                             offset_head=branch(decoder_maps, 2, branch_maps) if centre_votes else None,
-                            offset_unit=offset_unit)
+                            offset_unit=offset_unit,
+                            past_head=branch(decoder_maps, 3 * past_votes, branch_maps) if past_votes else None)
     load_pretrained(net, pretrained, weights_path)
     return net

@@ -1,5 +1,6 @@
 """Per-frame network outputs of the pixel-embedding family (thesis 6.2.3): class probabilities and embeddings at
-the output stride, before clustering, and the centre offsets of a model with centre votes (6.3.1). Saved by `mots run --save-outputs` (one ``SEQ.npz`` per sequence, float32:
+the output stride, before clustering, the centre offsets of a model with centre votes (6.3.1) and the votes for
+previous frames of a model with them (6.3.2). Saved by `mots run --save-outputs` (one ``SEQ.npz`` per sequence, float32:
 clustering them again gives the same detections), so that clustering and linking are tuned (`mots tune
 --outputs`) and drawn (`mots viz-pixels`) without running the network again.
 """
@@ -20,8 +21,11 @@ KEYS = ("frames", "stamps", "sizes", "resized", "stride", "probs", "embeddings")
 
 @dataclass
 class FrameOutputs:
-    """One frame's outputs: ``probs`` (C, h, w), ``embeddings`` (D, h, w) and ``offsets`` (2, h, w; None without
-    centre votes) for an image of (height, width) that the network saw at ``resized``, with outputs at ``stride``."""
+    """One frame's outputs: ``probs`` (C, h, w), ``embeddings`` (D, h, w), ``offsets`` (2, h, w; None without
+    centre votes) and ``past`` (3P, h, w: per previous frame the row and column offsets to the object's centre then
+    and its existence probability; None without those votes) for an image of (height, width) that the network saw
+    at ``resized``, with outputs at ``stride``; ``centre``: what the model takes as an object's centre, 'mass' or
+    'box' (the votes' targets)."""
 
     frame: int
     stamp: int
@@ -32,11 +36,14 @@ class FrameOutputs:
     probs: np.ndarray
     embeddings: np.ndarray
     offsets: np.ndarray | None = None
+    past: np.ndarray | None = None
+    centre: str = "mass"
 
     def cluster(self, config: ClusterConfig, score_threshold: float | None = None) -> FrameDetections:
         """The frame's detections (:func:`~mots_ros.tracking.cluster.cluster_frame`)."""
         return cluster_frame(self.probs, self.embeddings, self.frame, self.stamp, self.height, self.width,
-                             self.resized, self.stride, config, score_threshold, self.offsets)
+                             self.resized, self.stride, config, score_threshold, self.offsets, self.past,
+                             self.centre)
 
 
 class OutputRecorder:
@@ -60,8 +67,10 @@ def save_outputs(path: str, frames: list[FrameOutputs]) -> None:
         raise MotsError(f"{path}: no frames to save")
     if len({f.probs.shape + f.embeddings.shape for f in frames}) > 1:
         raise MotsError(f"{path}: the image size changes within the sequence; its outputs cannot be stacked")
-    offsets = {} if frames[0].offsets is None else {"offsets": np.stack([f.offsets for f in frames]).astype(np.float32)}
-    np.savez(path, **offsets, frames=np.array([f.frame for f in frames], np.int64),
+    extra = {} if frames[0].offsets is None else {"offsets": np.stack([f.offsets for f in frames]).astype(np.float32)}
+    if frames[0].past is not None:
+        extra.update(past=np.stack([f.past for f in frames]).astype(np.float32), centre=np.array(frames[0].centre))
+    np.savez(path, **extra, frames=np.array([f.frame for f in frames], np.int64),
              stamps=np.array([f.stamp for f in frames], np.int64),
              sizes=np.array([(f.height, f.width) for f in frames], np.int64),
              resized=np.array([f.resized for f in frames], np.int64), stride=np.array(frames[0].stride, np.int64),
@@ -82,16 +91,21 @@ def load_outputs(path: str) -> list[FrameOutputs]:
                                 f"--save-outputs)")
             data = {k: z[k] for k in KEYS}
             offsets = z["offsets"] if "offsets" in z.files else None
+            past = z["past"] if "past" in z.files else None
+            centre = str(z["centre"]) if "centre" in z.files else "mass"
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise MotsError(f"{path}: cannot read network outputs ({e})") from None
     n = len(data["frames"])
     if not all(len(data[k]) == n for k in ("stamps", "sizes", "resized", "probs", "embeddings")) or \
             data["probs"].shape[2:] != data["embeddings"].shape[2:] or \
-            (offsets is not None and offsets.shape != (n, 2, *data["probs"].shape[2:])):
+            (offsets is not None and offsets.shape != (n, 2, *data["probs"].shape[2:])) or \
+            (past is not None and (past.shape[0] != n or past.shape[1] % 3 or
+                                   past.shape[2:] != data["probs"].shape[2:])):
         raise MotsError(f"{path}: frames, sizes and maps differ in number or shape")
     stride = int(data["stride"])
     return [FrameOutputs(int(data["frames"][i]), int(data["stamps"][i]), int(data["sizes"][i][0]),
                          int(data["sizes"][i][1]), tuple(int(v) for v in data["resized"][i]), stride,
                          data["probs"][i].astype(np.float32),
                          data["embeddings"][i].astype(np.float32),
-                         None if offsets is None else offsets[i].astype(np.float32)) for i in range(n)]
+                         None if offsets is None else offsets[i].astype(np.float32),
+                         None if past is None else past[i].astype(np.float32), centre) for i in range(n)]

@@ -62,6 +62,6 @@ class PixelTraining:
     def losses(net, sample, device: torch.device) -> dict[str, torch.Tensor]:
         """Named losses of one window through ``net`` (the model or its DistributedDataParallel wrapper)."""
         frames, classes, instances, cropped = sample
-        logits, embeddings, offsets = net(frames.to(device, non_blocking=True), resize=not cropped)
+        logits, embeddings, offsets, past = net(frames.to(device, non_blocking=True), resize=not cropped)
         model = getattr(net, "module", net)
-        return model.loss(logits, embeddings, classes.to(device), instances.to(device), offsets)
+        return model.loss(logits, embeddings, classes.to(device), instances.to(device), offsets, past=past)
