@@ -77,6 +77,22 @@ def test_bad_ablation_files_are_errors_naming_the_file(tmp_path, capsys, doc, ne
     assert not (tmp_path / "out" / "data").exists()  # refused before any data was made
 
 
+def test_shipped_ablation_files_load_and_their_variants_build():
+    """Every file of config/ablations: a valid ablation whose training variants build their models (a misspelt
+    model key would otherwise fail hours into a run)."""
+    from mots_ros.models.pixel_embedding import build_pixel_embedding
+
+    folder = os.path.join(REPO, "config", "ablations")
+    files = sorted(f for f in os.listdir(folder) if f.startswith("fig"))
+    assert "fig6_32_votes.yaml" in files
+    for name in files:
+        spec = load_ablation(os.path.join(folder, name))
+        for variant in spec.variants if spec.kind == "training" else ():
+            model = dict(variant_config(spec, variant, 0)["model"])
+            assert model.pop("arch") == "pixel_embedding", (name, variant)
+            build_pixel_embedding(**model)
+
+
 # ---------------------------------------------------------------------------------------------- results
 
 def _scores(car, ped, per_seq):
