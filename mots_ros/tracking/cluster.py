@@ -17,6 +17,10 @@ Features (``features``): the embeddings (the default), the predicted instance ce
 pixels all vote for one point, which splits touching objects whose embeddings agree), or both side by side (Fig.
 6.27); each with or without the scaled pixel positions. The linking representatives are always embeddings.
 
+Votes for previous frames (thesis 6.3.2; outputs of a model with ``past_votes``): each detection's ``votes`` hold
+its centre and, per previous frame, its pixels' mean existence probability and mean predicted centre there, in
+image pixels (:func:`cluster_votes`); the vote linker (:mod:`mots_ros.tracking.linking`) links by them.
+
 Options (thesis 6.2.9): ``upsampling='bilinear'``: each cluster's class probabilities (0 off the cluster) are
 upsampled bilinearly and a pixel goes to the cluster with the highest upsampled value if it exceeds 0.5, so masks
 stay disjoint; ``single_cluster``: when HDBSCAN finds one cluster of a class in a frame, every pixel with a
@@ -324,7 +328,9 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
     votes = None
     if past is not None:
         scale = np.array([1.0, stride * width / resized[1], stride * height / resized[0]], np.float32)
-        votes = np.stack([cluster_votes(past, masks[k], w, centre) for k in keep]) * scale
+        votes = np.zeros((len(keep), 1 + len(past) // 3, 3), np.float32)
+        for row, k in enumerate(keep):
+            votes[row] = cluster_votes(past, masks[k], w, centre) * scale
         votes[:, :, 1:] += (scale[1:] - 1) / 2  # output pixel (0, 0)'s centre in image pixel coordinates
     return FrameDetections(frame, stamp, height, width, boxes, np.array(scores, np.float32)[keep],
                            np.array(classes, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
