@@ -3,7 +3,8 @@ import os
 
 import torch
 
-from mots_ros.engine.build import DEMO_CHECKPOINT, DEMO_TRACKER, PIXEL_CHECKPOINT, PIXEL_TRACKER, demo_files
+from mots_ros.engine.build import (DEMO_CHECKPOINT, DEMO_TRACKER, PIXEL_CHECKPOINT, PIXEL_TRACKER, VOTES_CHECKPOINT,
+                                   VOTES_TRACKER, demo_files)
 from mots_ros.models.weights import build_from_checkpoint
 from mots_ros.tracking.config import load_tracker_config
 
@@ -27,3 +28,13 @@ def test_pixel_demo_weights_ship_with_their_tuned_clustering_and_linking():
     assert model.config["backbone"] == "mobilenet_v3_large" and model.config["embedding_dim"] == 16
     clustering, linking = load_cluster_config(PIXEL_TRACKER), load_tracker_config(PIXEL_TRACKER)
     assert isinstance(clustering, ClusterConfig) and linking.linker == "clusters"
+
+
+def test_vote_weights_ship_with_their_tuned_vote_linker():
+    from mots_ros.tracking.cluster import load_cluster_config
+
+    assert os.path.getsize(VOTES_CHECKPOINT) <= 20 * 1024 * 1024
+    model = build_from_checkpoint(VOTES_CHECKPOINT, model_type="pixel_embedding")
+    assert model.past_frames == 1 and model.offset_head is not None
+    model.clustering = load_cluster_config(VOTES_TRACKER)  # its clustering uses the centre votes
+    assert model.clustering.features == "both" and load_tracker_config(VOTES_TRACKER).linker == "votes"

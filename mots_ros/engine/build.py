@@ -15,6 +15,9 @@ DEMO_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "trackrcnn_demo.pt")
 DEMO_TRACKER = os.path.join(PACKAGE_DIR, "weights", "tracker_demo.yaml")
 PIXEL_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "pixel_embedding_demo.pt")
 PIXEL_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_tracker_demo.yaml")  # clustering + linking
+# the pixel model with space-time votes (thesis 6.3) and its tuned clustering + vote linker (`--checkpoint`)
+VOTES_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "pixel_votes_demo.pt")
+VOTES_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_votes_tracker_demo.yaml")
 # family -> (checkpoint, tuned parameter file) shipped in mots_ros/weights
 DEMO_WEIGHTS = {"trackrcnn": (DEMO_CHECKPOINT, DEMO_TRACKER), "pixel_embedding": (PIXEL_CHECKPOINT, PIXEL_TRACKER)}
 DEMO_MODELS = tuple(DEMO_WEIGHTS)
