@@ -26,6 +26,14 @@ from .tracker import CLASS_IDS, Tracker, match
 from .types import FrameDetections
 
 
+def no_features(det: FrameDetections, dim: int | None, what: str) -> np.ndarray:
+    """The (0, dim) features of a frame without detections; for detections that lack ``what`` a MotsError naming
+    the frame."""
+    if len(det):
+        raise MotsError(f"frame {det.frame}: detections without {what}")
+    return np.zeros((0, dim or 0), np.float32)
+
+
 class ClusterLinker(Tracker):
     """Links pixel-embedding clusters into tracks; ``reset()`` / ``step(FrameDetections) -> FrameTracks`` as
     :class:`~mots_ros.tracking.tracker.Tracker`. A track keeps the representatives of its last cluster."""
@@ -41,10 +49,8 @@ class ClusterLinker(Tracker):
     def features(self, det: FrameDetections) -> np.ndarray:
         """(N, R*D): each cluster's R representatives, flattened (a MotsError for detections without them)."""
         if det.representatives is None:
-            if len(det):
-                raise MotsError(f"frame {det.frame}: detections without representatives; the cluster linker links "
-                                f"pixel-embedding clusters (use linker: association for box detections)")
-            return np.zeros((0, self._dim or 0), np.float32)
+            return no_features(det, self._dim, "representatives; the cluster linker links pixel-embedding clusters "
+                                               "(use linker: association for box detections)")
         reps = det.representatives
         if len(det) and self._count is not None and reps.shape[1] != self._count:
             raise MotsError(f"frame {det.frame}: {reps.shape[1]} representatives per cluster, the tracks have "
@@ -84,10 +90,8 @@ class VoteLinker(Tracker):
     def features(self, det: FrameDetections) -> np.ndarray:
         """(N, (1+P)*3): each cluster's votes, flattened (a MotsError for detections without them)."""
         if det.votes is None:
-            if len(det):
-                raise MotsError(f"frame {det.frame}: detections without votes for previous frames; the vote linker "
-                                f"links clusters of a model with past_votes (use linker: clusters otherwise)")
-            return np.zeros((0, self._dim or 0), np.float32)
+            return no_features(det, self._dim, "votes for previous frames; the vote linker links clusters of a model "
+                                               "with past_votes (use linker: clusters otherwise)")
         return det.votes.reshape(len(det), -1)
 
     def _step_class(self, det: FrameDetections, feats: np.ndarray, c: int, p: ClassParams):
