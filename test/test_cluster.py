@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("hdbscan")
 
 from mots_ros.data import rle  # noqa: E402
-from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, cluster_frame, upsample_indices  # noqa: E402
+from mots_ros.tracking.cluster import ClusterConfig, cluster_frame, upsample_indices  # noqa: E402
 
 h, w, S, D = 20, 30, 4, 4
 BLOBS = {  # name: (class, rows, cols, embedding centre)

@@ -1,6 +1,5 @@
 """The ROS 2 nodes for real (rclpy + Fast DDS from the ROS 2 wheels): frames published to the running node
 processes come back as tracks equal to what the ROS-free core computes on the same frames."""
-import os
 import time
 
 import numpy as np
