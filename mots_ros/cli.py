@@ -266,13 +266,9 @@ def _precision_argument(parser) -> None:
                              "AMX; float16: CUDA only")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_data_commands(sub) -> None:
+    """`mots eval`, `downsample-gt`, `convert`, `synth`, `viz`, `viz-pixels`, `ablate`, `perturb`."""
     from mots_ros.ablation.runner import add_parser as add_ablate_parser
-
-    p = argparse.ArgumentParser(prog="mots", description="Multi-Object Tracking and Segmentation tools (mots_ros).")
-    p.add_argument("--version", action="version", version=f"mots_ros {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     e = sub.add_parser("eval", help="evaluate MOTS results against ground truth (sMOTSA, IDF1, HOTA, DR, ...)",
                        description="Evaluate KITTI MOTS / MOTSChallenge results. CLEAR metrics follow mots_tools "
@@ -346,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per frame: probability of a false positive (default 0.1)")
     q.set_defaults(func=cmd_perturb)
 
+
+def _add_tracking_commands(sub) -> None:
+    """`mots track` and `mots tune`."""
     t = sub.add_parser("track", help="track detections with the TrackR-CNN tracker into KITTI MOTS results",
                        description="Associate TrackR-CNN detections (one line per detection: 'frame x0 y0 x1 y1 "
                                    "score class_id height width rle e_0 ... e_{D-1}') into tracks per class by "
@@ -390,6 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--log", metavar="TRIALS.csv", help="also write every trial's parameters and scores as CSV")
     u.set_defaults(func=cmd_tune)
 
+
+def _add_model_commands(sub) -> None:
+    """`mots train`, `mots infer` and `mots run`."""
     tr = sub.add_parser("train", help="train a TrackR-CNN or pixel-embedding model on a KITTI MOTS layout",
                         description="Train the model family of the config (TrackR-CNN, thesis ch. 3-4, or pixel "
                                     "embeddings, 6.2) on DATA/images/SEQ/*.png + "
@@ -441,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "outputs (DIR/SEQ.npz) for mots tune --outputs")
     rn.set_defaults(func=cmd_run)
 
+
+def _add_graph_commands(sub) -> None:
+    """`mots demo` and `mots launch` (the ROS 2 node graph)."""
     m = sub.add_parser("demo", help="the main job: a camera sequence through the ROS 2 node graph",
                        description="Replay a built-in synthetic sequence (or --images / --bag) as a camera topic "
                                    "through inference_node -> tracker_node (the real ROS 2 node graph, as "
@@ -486,6 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="further parameter files applied after --params-file (repeatable)")
     la.set_defaults(func=cmd_launch)
 
+
+def _add_bag_commands(sub) -> None:
+    """`mots bag` and its subcommands."""
     bg = sub.add_parser("bag", help="rosbag2 tools: from-sequence, evaluate, record, to-txt",
                         description="rosbag2 (mcap) tools with the rosbags library: write image folders as bags, "
                                     "replay bags through the nodes and score them, record and convert tracks.")
@@ -539,6 +547,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--topic", help="tracks topic (default: the bag's only TrackedInstances topic)")
     b.add_argument("--sequence", help="sequence name (default: from the images bag's metadata)")
     bg.set_defaults(func=cmd_bag)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mots", description="Multi-Object Tracking and Segmentation tools (mots_ros).")
+    p.add_argument("--version", action="version", version=f"mots_ros {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_add_data_commands, _add_tracking_commands, _add_model_commands, _add_graph_commands,
+                _add_bag_commands):
+        add(sub)
     return p
 
 
