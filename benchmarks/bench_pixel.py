@@ -287,11 +287,9 @@ def link_ms(dets: list, config) -> float:
 def report_votes(rows_p: list[dict], rows_v: list[dict], dets: list, vote_config, pixel_config, setting: str) -> None:
     """The votes pipeline against the plain pixel one on the same frames, and vote association against the cluster
     linker on the votes model's detections."""
-    from mots_ros.tracking.config import TrackerConfig
-
     net = {k: ms(r, "push") - ms(r, "postprocess") for k, r in (("plain", rows_p), ("votes", rows_v))}
     total = {k: ms(r, "total") for k, r in (("plain", rows_p), ("votes", rows_v))}
-    clusters = TrackerConfig(pixel_config.matching, pixel_config.car, pixel_config.pedestrian, "clusters")
+    clusters = replace(pixel_config, linker="clusters")
     links = {"vote linker": link_ms(dets, vote_config), "cluster linker": link_ms(dets, clusters)}
     print(f"\nvotes for previous frames ({setting}; each with its own tuned clustering) against the plain pixel "
           f"pipeline, mean ms per frame:")

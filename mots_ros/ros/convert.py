@@ -129,34 +129,19 @@ def _embedding(d: Detection) -> np.ndarray:
     return _floats(d.embedding)
 
 
-def _representatives(ds: list, dim: int) -> np.ndarray | None:
-    """(N, R, dim) representatives of the detections, None when none has any; :class:`DetectionsError` for some
-    without, different counts, a length that is no multiple of ``dim`` or NaN."""
-    reps = [_floats(d.representatives) for d in ds]
-    sizes = sorted({len(r) for r in reps})
+def _per_detection(ds: list, field: str, row: int, least: int, expected: str) -> np.ndarray | None:
+    """(N, -1, row) values of the detections' float array ``field``, None when none has any; a
+    :class:`DetectionsError` for some without, different sizes, a size that is no multiple of ``row`` or below
+    ``least`` (``expected`` says what is), or NaN."""
+    values = [_floats(getattr(d, field)) for d in ds]
+    sizes = sorted({len(v) for v in values})
     if sizes == [0]:
         return None
-    if len(sizes) > 1 or sizes[0] % dim:
-        raise DetectionsError(f"representative sizes {sizes} in one message (one non-zero multiple of the embedding "
-                              f"size {dim} expected)")
-    out = np.stack(reps).reshape(len(ds), -1, dim)
+    if len(sizes) > 1 or sizes[0] % row or sizes[0] < least:
+        raise DetectionsError(f"{field.rstrip('s')} sizes {sizes} in one message ({expected} expected)")
+    out = np.stack(values).reshape(len(ds), -1, row)
     if not np.isfinite(out).all():
-        raise DetectionsError("representatives hold NaN or infinite values")
-    return out
-
-
-def _votes(ds: list) -> np.ndarray | None:
-    """(N, 1 + P, 3) votes of the detections, None when none has any; :class:`DetectionsError` for some without,
-    different sizes, a size that is no multiple of 3 or below 6, or NaN."""
-    votes = [_floats(d.votes) for d in ds]
-    sizes = sorted({len(v) for v in votes})
-    if sizes == [0]:
-        return None
-    if len(sizes) > 1 or sizes[0] % 3 or sizes[0] < 6:
-        raise DetectionsError(f"vote sizes {sizes} in one message (one size 3 x (1 + P), P >= 1, expected)")
-    out = np.stack(votes).reshape(len(ds), -1, 3)
-    if not np.isfinite(out).all():
-        raise DetectionsError("votes hold NaN or infinite values")
+        raise DetectionsError(f"{field} hold NaN or infinite values")
     return out
 
 
@@ -194,8 +179,8 @@ def detections_to_msg(det: FrameDetections, header) -> Detections:
 def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetections:
     """The detections of a message, checked as far as the tracker relies on them (:class:`DetectionsError`
     naming the detection: image size 0, a mask of another size or with invalid RLE runs, embeddings of
-    different or zero length or not of the message's ``embedding_dim``, bad representatives or votes); ``dim``: the
-    embedding size of a frame without detections when the message gives none."""
+    different or zero length or not of the message's ``embedding_dim``, bad representatives or votes); ``dim``:
+    the embedding size of a frame without detections when the message gives none."""
     if not msg.detections:
         return FrameDetections.empty(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
                                      msg.embedding_dim or dim)
@@ -211,8 +196,10 @@ def msg_to_detections(msg: Detections, frame: int, dim: int = 0) -> FrameDetecti
     emb = np.stack(embs)
     if not np.isfinite(emb).all():
         raise DetectionsError("embeddings hold NaN or infinite values")
-    reps = _representatives(ds, emb.shape[1])
-    votes = _votes(ds)
+    dim = emb.shape[1]
+    reps = _per_detection(ds, "representatives", dim, dim,
+                          f"one non-zero multiple of the embedding size {dim}")
+    votes = _per_detection(ds, "votes", 3, 6, "one size 3 x (1 + P), P >= 1,")
     masks = _checked_masks(msg)
     return FrameDetections(frame, stamp_ns(msg.header.stamp), msg.height, msg.width,
                            np.stack([np.asarray(d.box, np.float32) for d in ds]),

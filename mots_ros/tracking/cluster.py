@@ -327,14 +327,23 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
     boxes[:, 2:] += boxes[:, :2]
     votes = None
     if past is not None:
-        scale = np.array([1.0, stride * width / resized[1], stride * height / resized[0]], np.float32)
         votes = np.zeros((len(keep), 1 + len(past) // 3, 3), np.float32)
         for row, k in enumerate(keep):
-            votes[row] = cluster_votes(past, masks[k], w, centre) * scale
-        votes[:, :, 1:] += (scale[1:] - 1) / 2  # output pixel (0, 0)'s centre in image pixel coordinates
+            votes[row] = cluster_votes(past, masks[k], w, centre)
+        # (x, y) in output pixels -> (row, column) -> image pixels -> (x, y)
+        votes[:, :, 1:] = image_coordinates(votes[:, :, :0:-1], stride, resized, height, width)[..., ::-1]
     return FrameDetections(frame, stamp, height, width, boxes, np.array(scores, np.float32)[keep],
                            np.array(classes, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
                            np.array(reps, np.float32)[keep], votes)
+
+
+def image_coordinates(points: np.ndarray, stride: int, resized: tuple[int, int], height: int, width: int
+                      ) -> np.ndarray:
+    """Image pixel coordinates (row, column) of output-pixel coordinates ``points`` (..., 2): output pixel r covers
+    resized pixels [r * stride, (r + 1) * stride), so its centre (r + 0.5) * stride maps to image coordinate
+    (r + 0.5) * stride * height / resized - 0.5."""
+    ratio = np.array([height / resized[0], width / resized[1]])
+    return (points + 0.5) * stride * ratio - 0.5
 
 
 def cluster_votes(past: np.ndarray, pixels: np.ndarray, width: int, centre: str = "mass") -> np.ndarray:

@@ -84,8 +84,8 @@ class VoteLinker(Tracker):
 
     def reset(self) -> None:
         super().reset()
-        self._past: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {c: {} for c in CLASS_IDS}
-        self._starts: dict[int, dict[int, int]] = {c: {} for c in CLASS_IDS}  # track id -> its first frame
+        # class -> frame -> (track ids, centres (n, 2), first frames) of the instances output then
+        self._past: dict[int, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {c: {} for c in CLASS_IDS}
 
     def features(self, det: FrameDetections) -> np.ndarray:
         """(N, (1+P)*3): each cluster's votes, flattened (a MotsError for detections without them)."""
@@ -103,6 +103,7 @@ class VoteLinker(Tracker):
         for frame in [f for f in past if f < det.frame - back_max]:
             del past[frame]
         ids = np.zeros(len(sel), np.int64)  # 0: no track yet
+        starts = np.full(len(sel), det.frame, np.int64)
         if back_max and len(sel):
             exist = votes[:, 1:, 0]
             back = exist.argmax(1) + 1
@@ -113,23 +114,18 @@ class VoteLinker(Tracker):
                 rows = np.flatnonzero(voting & (back == b))
                 if not len(rows) or det.frame - b not in past:
                     continue
-                known, centres = past[det.frame - b]
+                known, centres, first = past[det.frame - b]
                 cost = cdist(votes[rows, b, 1:], centres)
                 cost[:, np.isin(known, taken)] = np.inf
                 r, k = match(cost, gate, "hungarian")
-                ids[rows[r]] = known[k]
+                ids[rows[r]], starts[rows[r]] = known[k], first[k]
                 taken += known[k].tolist()
         new = (ids == 0) & (det.scores[sel] >= np.float32(p.new_track_score_threshold))
         ids[new] = np.arange(self._next_id[c], self._next_id[c] + new.sum())
         self._next_id[c] += int(new.sum())
-        starts = self._starts[c]
-        starts.update({int(i): det.frame for i in ids[new]})
         out = ids > 0
-        past[det.frame] = (ids[out], votes[out, 0, 1:])
-        alive = {int(i) for frame_ids, _ in past.values() for i in frame_ids}
-        self._starts[c] = {i: f for i, f in starts.items() if i in alive}
-        ages = np.array([det.frame - starts[int(i)] for i in ids[out]], np.int64)
-        return sel[out], ids[out], ages
+        past[det.frame] = (ids[out], votes[out, 0, 1:], starts[out])
+        return sel[out], ids[out], det.frame - starts[out]
 
 
 LINKER_CLASSES = {"association": Tracker, "clusters": ClusterLinker, "votes": VoteLinker}

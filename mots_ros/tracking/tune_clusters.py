@@ -2,15 +2,15 @@
 its saved per-frame network outputs (`mots run --save-outputs`; thesis 6.2.4, tuned as in 4.1), so the network
 runs once for all trials.
 
-Each clustering trial draws a :class:`~mots_ros.tracking.cluster.ClusterConfig` (trial 0 is the thesis's
-defaults), clusters every frame once and runs the linking trials of :mod:`mots_ros.tracking.tune` (its search
-space, with the cluster linker; or, for outputs with votes for previous frames, the vote linker's space of
-:func:`~mots_ros.tracking.tune.sample_vote_trials`) on those detections. Classes are clustered and linked independently, so each
-clustering trial keeps, per class, the linking parameters with the best sMOTSA. Position scale, upsampling and the
-single-cluster rule are common to the classes: trials come in groups of :data:`GROUP` that share them, and each
-class takes its best trial of a group, so a group of n trials tries n x n per-class pairs. The group whose best
-car plus best pedestrian sMOTSA is highest is chosen, with those trials' linking parameters; the chosen
-clustering is scored once more as a whole (exact for nearest upsampling; bilinear lets the classes' clusters
+Each clustering trial draws a :class:`~mots_ros.tracking.cluster.ClusterConfig` (trial 0 is the thesis's defaults),
+clusters every frame once and runs the linking trials of :mod:`mots_ros.tracking.tune` (its search space, with the
+cluster linker; or, for outputs with votes for previous frames, the vote linker's space of
+:func:`~mots_ros.tracking.tune.sample_vote_trials`) on those detections. Classes are clustered and linked
+independently, so each clustering trial keeps, per class, the linking parameters with the best sMOTSA. Position
+scale, upsampling and the single-cluster rule are common to the classes: trials come in groups of :data:`GROUP` that
+share them, and each class takes its best trial of a group, so a group of n trials tries n x n per-class pairs. The
+group whose best car plus best pedestrian sMOTSA is highest is chosen, with those trials' linking parameters; the
+chosen clustering is scored once more as a whole (exact for nearest upsampling; bilinear lets the classes' clusters
 compete for boundary pixels). Clustering trials run in parallel (fork workers).
 
 Clustering search space: position_scale = 0 (p 0.1) or log-uniform in [1, 128] (on held-out frames of the

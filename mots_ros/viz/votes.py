@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from mots_ros.models.pixel_embedding.outputs import FrameOutputs
+from mots_ros.tracking.cluster import image_coordinates
 
 DARKEN = 0.35  # the image under the votes, dimmed to this fraction
 WHEEL_FRACTION = 0.22  # the legend's diameter, as a fraction of the panel's shorter side
@@ -59,13 +60,11 @@ def add_wheel(panel: np.ndarray) -> np.ndarray:
 
 
 def vote_centres(outputs: FrameOutputs, foreground: np.ndarray) -> np.ndarray:
-    """(N, 2) image coordinates (row, column) of the centres the ``foreground`` (h, w) pixels vote for: output
-    pixel r covers resized pixels [r * stride, (r + 1) * stride), so its centre (r + 0.5) * stride maps to image
-    coordinate (r + 0.5) * stride * height / resized - 0.5; the offsets are in output pixels."""
+    """(N, 2) image coordinates (row, column) of the centres the ``foreground`` (h, w) pixels vote for (the offsets
+    are in output pixels; :func:`~mots_ros.tracking.cluster.image_coordinates`)."""
     rows, cols = np.nonzero(foreground)
     centre = np.stack([rows, cols], -1) + outputs.offsets[:, rows, cols].T
-    ratio = np.array([outputs.height / outputs.resized[0], outputs.width / outputs.resized[1]])
-    return (centre + 0.5) * outputs.stride * ratio - 0.5
+    return image_coordinates(centre, outputs.stride, outputs.resized, outputs.height, outputs.width)
 
 
 def vote_panel(outputs: FrameOutputs, classes: np.ndarray, image: np.ndarray | None,
