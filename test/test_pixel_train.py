@@ -208,3 +208,14 @@ def test_run_saves_outputs_that_cluster_into_its_detections_and_applies_tuned_cl
     assert main(run + ["--out", str(tmp_path / "res2"), "--tracker-config", str(tuned), "--save-detections",
                        str(tmp_path / "dets2")]) == 0
     assert sum(len(d) for d in read_detections(tmp_path / "dets2" / f"{seq}.txt")) == 0
+
+
+def test_run_refuses_the_vote_linker_for_a_model_without_votes(data, car_model, tmp_path, capsys):
+    from mots_ros.tracking.config import TrackerConfig, dump_tracker_config
+
+    tracker = tmp_path / "votes.yaml"
+    tracker.write_text(dump_tracker_config(TrackerConfig(linker="votes")))
+    assert main(["run", "--images", str(data / "images"), "--seqmap", str(data / "val.seqmap"), "--checkpoint",
+                 car_model, "--device", "cpu", "--tracker-config", str(tracker), "--out", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert str(tracker) in err and "votes for previous frames" in err and "Traceback" not in err

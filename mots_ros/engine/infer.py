@@ -56,6 +56,10 @@ def run_sequences(stream: StreamingModel, images_root: str, seqmap: str, out_dir
     """
     config = (tracker_config if isinstance(tracker_config, TrackerConfig)
               else load_tracker_config(tracker_config) if tracker_config else default_tracker(stream.model.arch))
+    if config.linker == "votes" and not getattr(stream.model, "past_frames", 0):
+        where = f"{tracker_config}: " if isinstance(tracker_config, str) else ""
+        raise MotsError(f"{where}linker: votes needs a model with votes for previous frames (past_votes); this "
+                        f"{stream.model.arch} model has none (use linker: clusters)")
     tracker = make_tracker(config)
     recorder = output_recorder(stream, outputs_dir)
     output_dir(out_dir, "results folder")
