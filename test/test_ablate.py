@@ -93,6 +93,20 @@ def test_shipped_ablation_files_load_and_their_variants_build():
             build_pixel_embedding(**model)
 
 
+def test_scoring_workers_take_sigterm_quietly():
+    """The test-time scoring pool's workers do not inherit the ablation's SIGTERM handler, so the pool's terminate()
+    at its end cannot make one print a KeyboardInterrupt traceback after a successful run."""
+    from mots_ros.ablation.runner import _interrupted
+    from mots_ros.ablation.testtime import worker_pool
+
+    previous = signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        with worker_pool(1) as pool:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 # ---------------------------------------------------------------------------------------------- results
 
 def _scores(car, ped, per_seq):

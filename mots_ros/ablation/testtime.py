@@ -5,13 +5,22 @@ outputs, scored in-process like `mots tune --outputs` (:func:`~mots_ros.tracking
 tracker node parameters."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
+import signal
 
 from mots_ros import MotsError
 
 from .spec import DEMO, TUNED_NAME, Ablation, merge
 from .steps import fresh, mots, publish, write_scores
+
+
+def worker_pool(processes: int):
+    """A fork pool whose workers take SIGTERM's default action: they inherit the ablation's handler (which turns
+    SIGTERM into KeyboardInterrupt for the main process), and the pool's own terminate() at its end made a worker
+    caught mid-put print a traceback."""
+    return multiprocessing.get_context("fork").Pool(processes, signal.signal, (signal.SIGTERM, signal.SIG_DFL))
 
 
 def tracker_file(spec: Ablation, checkpoint: str) -> str:
@@ -75,8 +84,6 @@ def score_variants(outputs: str, heldout: tuple, tracker: str, variants: list[tu
                    desc: str) -> None:
     """Each ``(overrides, scores file, where)`` of ``variants`` on one model's saved ``outputs``: the outputs are
     loaded once and shared by ``jobs`` forked workers, each writing its variant's scores file."""
-    import multiprocessing
-
     from tqdm import tqdm
 
     from mots_ros.tracking.tune_clusters import load_outputs_data
@@ -84,7 +91,7 @@ def score_variants(outputs: str, heldout: tuple, tracker: str, variants: list[tu
     _, gt, seqmap = heldout
     _DATA.update(data=load_outputs_data(outputs, gt, seqmap), tracker=tracker, variants=variants)
     try:
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(variants))) as pool, \
+        with worker_pool(min(jobs, len(variants))) as pool, \
                 tqdm(total=len(variants), desc=desc, unit="run") as bar:
             for _ in pool.imap_unordered(_score, range(len(variants))):
                 bar.update(1)
