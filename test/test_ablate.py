@@ -205,3 +205,45 @@ def test_a_killed_training_ablation_resumes_without_redoing_finished_runs(tmp_pa
     seeds = {yaml.safe_load((p.parent / "config.yaml").read_text())["train"]["seed"]
              for p in out.glob("runs/tr/lr_2e-3/*/scores.json")}
     assert seeds == {0, 1}
+
+
+def test_a_training_equal_to_a_finished_one_is_linked_not_repeated(tmp_path):
+    base = write(tmp_path / "base.yaml", {"model": MODEL, "train": TRAIN})
+    data = {"train": {"synth": {**SYNTH, "seed": 1}}, "heldout": {"synth": {**SYNTH, "seed": 2}}}
+    first = write(tmp_path / "first.yaml", {"kind": "training", "base": base, "runs": 1, "tracker": TRACKER,
+                                            "data": data, "variants": {"default": {}}})
+    second = write(tmp_path / "second.yaml", {"kind": "training", "base": base, "runs": 1, "tracker": TRACKER,
+                                              "data": data, "variants": {"baseline": {},
+                                                                         "lr 1e-4": {"train": {"lr": 1e-4}}}})
+    out = tmp_path / "out"
+    for path in (first, second):
+        assert main(["ablate", "--config", path, "--out", str(out), "--jobs", "1", "--device", "cpu"]) == 0
+    trained = out / "runs" / "first" / "default" / "run0" / "model.pt"
+    linked = out / "runs" / "second" / "baseline" / "run0" / "model.pt"
+    other = out / "runs" / "second" / "lr_1e-4" / "run0" / "model.pt"
+    assert linked.is_symlink() and linked.resolve() == trained.resolve()
+    assert "not trained again" in (linked.parent / "logs" / "train.log").read_text()
+    assert not trained.is_symlink() and not other.is_symlink()  # another lr is another training
+    assert len(list((out / "trained").glob("*.json"))) == 2
+    assert (linked.parent / "scores.json").exists()
+    trained.unlink()  # the earlier model gone: an equal run trains again
+    (out / "runs" / "first" / "default" / "run0" / "scores.json").unlink()
+    assert main(["ablate", "--config", first, "--out", str(out), "--jobs", "1", "--device", "cpu"]) == 0
+    assert trained.exists() and not trained.is_symlink()
+
+
+def test_the_training_key_holds_the_config_the_start_weights_and_the_data(tmp_path):
+    from mots_ros.ablation.training import training_key
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"weights a")
+    b.write_bytes(b"weights b")
+    split = ("out/data/train-1/images", "gt", str(tmp_path / "out/data/train-1/all.seqmap"))
+    config = {"model": {"x": 1}, "train": {"seed": 0}}
+    key = training_key(config, str(a), split, str(tmp_path / "out"))
+    assert key == training_key({"train": {"seed": 0}, "model": {"x": 1}}, str(a), split, str(tmp_path / "out"))
+    assert key != training_key({**config, "train": {"seed": 1}}, str(a), split, str(tmp_path / "out"))
+    assert key != training_key(config, str(b), split, str(tmp_path / "out"))
+    assert key != training_key(config, None, split, str(tmp_path / "out"))
+    assert key != training_key(config, str(a), split[:2] + (str(tmp_path / "out/data/train-2/all.seqmap"),),
+                               str(tmp_path / "out"))

@@ -2,7 +2,7 @@
 
 Layout of DIR, which several ablations may share: ``data/SPLIT-HASH`` (generated splits, shared when equal),
 ``runs/NAME/VARIANT/RUN/`` (a training run's config, logs, model.pt, tuned.yaml and scores.json; a test-time
-run's scores.json), ``models/KEY/heldout-HASH/outputs`` (the saved network outputs of a checkpoint on a split, shared by the test
+run's scores.json), ``trained/KEY.json`` (finished trainings, reused by equal runs of any ablation), ``models/KEY/heldout-HASH/outputs`` (the saved network outputs of a checkpoint on a split, shared by the test
 ablations; keys in ``models.json``), ``NAME.csv`` and ``NAME_CLASS.png``. A run is finished when its
 ``scores.json`` exists: a second call (after a kill, or with more runs or variants in the file) does only what is
 missing. Runs go to ``--jobs`` workers: one per GPU, each with its own
@@ -95,7 +95,7 @@ def run_training(spec: Ablation, out: str, jobs: int, envs: list[dict], device: 
     splits = _splits(spec, out)
     units = [(v, r, os.path.join(out, "runs", spec.name, slug(v), f"run{r}")) for v in spec.variants for r in range(spec.runs)]
     todo = [u for u in units if not os.path.exists(os.path.join(u[2], SCORES))]
-    failures = _pool(todo, lambda u, env: training_run(spec, u[0], u[1], u[2], splits, _device_args(device), env),
+    failures = _pool(todo, lambda u, env: training_run(spec, *u, splits, _device_args(device), env, out),
                      jobs, envs, f"ablate {spec.name}") if todo else []
     done = [(v, f"run{r}", os.path.join(folder, "model.pt"), read_scores(os.path.join(folder, SCORES)))
             for v, r, folder in units if os.path.exists(os.path.join(folder, SCORES))]
