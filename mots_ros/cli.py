@@ -152,13 +152,16 @@ def cmd_tune(args) -> int:
         result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
                                val_seqmap=args.val_seqmap, log=args.log, subsample=args.subsample,
-                               features=args.features, linker=args.linker or "clusters")
+                               features=args.features, linker=args.linker or "clusters", start=args.start)
         print(clustering_summary(result.clustering))
     else:
         if args.features:
             raise MotsError("--features chooses what is clustered: it needs --outputs (a pixel-embedding model)")
         if args.linker:
             raise MotsError("--linker chooses how clusters are linked: it needs --outputs (a pixel-embedding model)")
+        if args.start:
+            raise MotsError("--start gives the first clustering and linking trial: it needs --outputs (a "
+                            "pixel-embedding model)")
         result = tune(args.detections, args.gt, args.seqmap, trials=args.trials or 1000, jobs=args.jobs,
                       seed=args.seed, out=args.out, val_seqmap=args.val_seqmap, log=args.log)
     print(summary(result))
@@ -383,6 +386,9 @@ def _add_tracking_commands(sub) -> None:
     u.add_argument("--linker", choices=("clusters", "votes"),
                    help="with --outputs: link clusters by their representatives (default) or by their votes for "
                         "previous frames (outputs of a model with past_votes; thesis 6.3.2)")
+    u.add_argument("--start", metavar="TUNED.yaml",
+                   help="with --outputs: a tuned file (e.g. of the weights the model was fine-tuned from) whose "
+                        "clustering and linking parameters are the first trials, in place of the thesis's defaults")
     u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")

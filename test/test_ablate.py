@@ -247,3 +247,37 @@ def test_the_training_key_holds_the_config_the_start_weights_and_the_data(tmp_pa
     assert key != training_key(config, None, split, str(tmp_path / "out"))
     assert key != training_key(config, str(a), split[:2] + (str(tmp_path / "out/data/train-2/all.seqmap"),),
                                str(tmp_path / "out"))
+
+
+def test_the_tuning_starts_from_the_file_the_ablation_names(tmp_path, monkeypatch):
+    from mots_ros.ablation import training
+    from mots_ros.engine.build import demo_files
+
+    base = write(tmp_path / "base.yaml", {"model": MODEL, "train": TRAIN})
+    data = {"train": {"synth": SYNTH}, "tune": {"synth": SYNTH}, "heldout": {"synth": SYNTH}}
+    spec = load_ablation(write(tmp_path / "abl.yaml", {
+        "kind": "training", "base": base, "data": data, "tune": {"start": "demo", "cluster_trials": 2},
+        "variants": {"from demo": {}, "from a file": {"tune": {"start": "tuned/start.yaml"}}, "plain": {
+            "tune": {"start": None}}}}))
+    calls = []
+
+    def fake_mots(args, log, env):
+        calls.append(args)
+        if args[0] == "tune":
+            open(args[args.index("--out") + 1], "w").close()
+        else:
+            os.makedirs(args[args.index("--save-outputs") + 1])
+            os.makedirs(args[args.index("--out") + 1])
+
+    monkeypatch.setattr(training, "mots", fake_mots)
+    split = ("images", "gt", "all.seqmap")
+    starts = {}
+    for variant in spec.variants:
+        folder = tmp_path / "runs" / variant
+        folder.mkdir(parents=True)
+        training.tracker_step(spec, variant, "model.pt", str(folder), split, [], {})
+        tune = calls[-1]
+        assert tune[0] == "tune" and tune[tune.index("--cluster-trials") + 1] == "2"
+        starts[variant] = tune[tune.index("--start") + 1] if "--start" in tune else None
+    assert starts == {"from demo": demo_files("pixel_embedding")[1],
+                      "from a file": str(tmp_path / "tuned" / "start.yaml"), "plain": None}

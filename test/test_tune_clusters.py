@@ -10,8 +10,8 @@ from helpers import box, make_seq
 from mots_ros.cli import main
 from mots_ros.data import formats
 from mots_ros.models.pixel_embedding.outputs import FrameOutputs, load_outputs, save_outputs
-from mots_ros.tracking.cluster import ClusterConfig, dump_cluster_config, load_cluster_config
-from mots_ros.tracking.config import ClassParams, TrackerConfig, load_tracker_config
+from mots_ros.tracking.cluster import ClassClustering, ClusterConfig, dump_cluster_config, load_cluster_config
+from mots_ros.tracking.config import ClassParams, TrackerConfig, dump_tracker_config, load_tracker_config
 from mots_ros.tracking.tune import score
 from mots_ros.tracking.tune_clusters import (GROUP, choose, detections, load_outputs_data, sample_clusterings,
                                              tune_clusters)
@@ -127,6 +127,34 @@ def test_missing_outputs_file_is_named(data, tmp_path, capsys):
     assert main(["tune", "--outputs", str(tmp_path / "empty"), "--gt", str(data / "gt"), "--seqmap",
                  str(data / "train.seqmap"), "--out", str(tmp_path / "t.yaml")]) == 2
     assert "no outputs 0000.npz for sequence 0000" in capsys.readouterr().err
+
+
+def test_a_start_file_is_the_first_trial_of_clustering_and_linking(data, tmp_path, capsys):
+    start = replace(ClusterConfig(position_scale=16.0, upsampling="bilinear"),
+                    pedestrian=ClassClustering(4, 100), car=ClassClustering(6, 200))
+    linking = TrackerConfig("greedy", ClassParams(keep_alive=3, detection_score_threshold=0.6),
+                            ClassParams(keep_alive=7, association_threshold=2.5), "clusters")
+    path = tmp_path / "start.yaml"
+    path.write_text(dump_cluster_config(start) + dump_tracker_config(linking))
+    trials = sample_clusterings(2 * GROUP, seed=4, subsample=2, start=start)
+    assert trials[0] == replace(start, subsample=2)
+    assert all((t.position_scale, t.upsampling) == (16.0, "bilinear") for t in trials[:GROUP])  # its group
+    assert trials[GROUP:] == sample_clusterings(2 * GROUP, seed=4, subsample=2)[GROUP:]
+    argv = ["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap", str(data / "train.seqmap"),
+            "--cluster-trials", "1", "--trials", "1", "--jobs", "1"]
+    assert main([*argv, "--start", str(path), "--out", str(tmp_path / "a.yaml")]) == 0
+    assert load_cluster_config(str(tmp_path / "a.yaml")) == start  # one trial: the start file's, unchanged
+    tuned = load_tracker_config(tmp_path / "a.yaml")
+    assert (tuned.car, tuned.pedestrian) == (linking.car, linking.pedestrian)
+    assert main([*argv, "--out", str(tmp_path / "b.yaml")]) == 0
+    assert load_cluster_config(str(tmp_path / "b.yaml")) == ClusterConfig()  # without: the thesis's defaults
+    (tmp_path / "linking_only.yaml").write_text(dump_tracker_config(linking))
+    assert main([*argv, "--start", str(tmp_path / "linking_only.yaml"), "--out", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "linking_only.yaml: holds no inference_node clustering" in err and "Traceback" not in err
+    assert main(["tune", "--detections", str(tmp_path), "--gt", str(data / "gt"), "--seqmap",
+                 str(data / "train.seqmap"), "--start", str(path), "--out", str(tmp_path / "d.yaml")]) == 2
+    assert "--start" in capsys.readouterr().err
 
 
 def test_fixed_features_hold_in_every_trial():

@@ -12,6 +12,7 @@ Training-time (``kind: training``)::
     tune: {cluster_trials: 8, trials: 20, subsample: 2}   # per run on data.tune (without data.tune: tracker);
                                                           # features: embedding / centre / both (Fig. 6.27)
                                                           # linker: clusters / votes (Fig. 6.32)
+                                                          # start: demo or a tuned file (the first trials)
     tracker: ../tracker_clusters.yaml
     variants: {NAME: {model: {...}, train: {...}, tune: {...}}, ...}
 
@@ -35,7 +36,7 @@ TUNED_NAME = "tuned.yaml"  # the tracker file a training-time run writes beside 
 KEYS = {"training": {"kind", "base", "init", "runs", "seed", "data", "tune", "tracker", "variants", "jobs"},
         "test": {"kind", "models", "tracker", "data", "variants", "jobs"}}
 VARIANT_KEYS = {"training": {"model", "train", "tune"}, "test": {"clustering", "tracker"}}
-TUNE_KEYS = {"cluster_trials", "trials", "subsample", "features", "linker"}
+TUNE_KEYS = {"cluster_trials", "trials", "subsample", "features", "linker", "start"}
 SPLITS = {"training": ("train", "heldout"), "test": ("heldout",)}
 
 
@@ -147,6 +148,9 @@ def load_ablation(path: str) -> Ablation:
                 raise MotsError(f"{path}: {where} takes {', '.join(sorted(TUNE_KEYS))}, got {tune!r}")
         if "tune" in spec.data and spec.tune is None:
             spec.tune = {}
+        for tune in [spec.tune] + [v.get("tune") for v in spec.variants.values()]:
+            if tune and tune.get("start") not in (None, DEMO):
+                tune["start"] = _relative(str(tune["start"]), path)
         if "tune" not in spec.data and spec.tracker is None:
             raise MotsError(f"{path}: without data.tune a training ablation needs tracker: (a tracker file)")
     else:

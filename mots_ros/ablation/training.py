@@ -88,6 +88,8 @@ def train_step(spec: Ablation, variant: str, run: int, folder: str, train_split:
 def tracker_step(spec: Ablation, variant: str, model: str, folder: str, tune_split: tuple | None,
                  device: list[str], env: dict) -> str:
     """The run's tracker file: ``folder/tuned.yaml`` tuned on the tuning split, or the ablation's ``tracker``."""
+    from mots_ros.engine.build import demo_files
+
     if tune_split is None:
         return spec.tracker
     tuned = os.path.join(folder, TUNED_NAME)
@@ -102,6 +104,8 @@ def tracker_step(spec: Ablation, variant: str, model: str, folder: str, tune_spl
                **(spec.variants[variant].get("tune") or {})}
     features = ["--features", options["features"]] if options.get("features") else []
     features += ["--linker", options["linker"]] if options.get("linker") else []
+    if options.get("start"):
+        features += ["--start", demo_files("pixel_embedding")[1] if options["start"] == DEMO else options["start"]]
     mots(["tune", "--outputs", outputs, "--gt", gt, "--seqmap", seqmap, "--cluster-trials",
           str(options["cluster_trials"]), "--trials", str(options["trials"]), "--subsample",
           str(options["subsample"]), *features, "--jobs", "1", "--seed", "0", "--out", fresh(tuned)],

@@ -19,7 +19,8 @@ far better than instances); upsampling nearest or bilinear (p 0.5); single_clust
 = log-uniform integer in [2, 40] and min_cluster_size = log-uniform integer in [50, 3000] image pixels. Outputs of a
 model with centre votes (thesis 6.3.1) add the features (embedding, centre or both, p 1/3 each; Fig. 6.27) and
 centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings. Fixed
-features (``--features``) hold in every trial, the defaults' included.
+features (``--features``) hold in every trial, the defaults' included. ``--start FILE`` puts a tuned file's
+clustering in the place of the defaults and its linking parameters in the first linking trial.
 """
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mots_ros import MotsError
-from mots_ros.tracking.cluster import COMMON_FIELDS, FEATURES, ClassClustering, ClusterConfig, dump_cluster_config, is_count
-from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config
+from mots_ros.tracking.cluster import (COMMON_FIELDS, FEATURES, ClassClustering, ClusterConfig, dump_cluster_config,
+                                       is_count, load_cluster_config)
+from mots_ros.tracking.config import CLASSES, TrackerConfig, dump_tracker_config, load_tracker_config
 from mots_ros.tracking.tune import (SCORE_FIELDS, TuneResult, embedding_scale, load_with_gt, sample_trials,
                                     sample_vote_trials, score)
 
@@ -89,14 +91,16 @@ def _common(rng: np.random.Generator, centres: bool, features: str | None = None
 
 
 def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False,
-                       features: str | None = None) -> list[ClusterConfig]:
+                       features: str | None = None, start: ClusterConfig | None = None) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
-    trial is the defaults, and its group shares their common parameters. All cluster with ``subsample``;
-    ``centres``: the outputs hold centre votes, which the features may use; ``features``: every trial clusters
-    these (thesis Fig. 6.27 compares them)."""
+    trial is ``start`` (default: the thesis's defaults), and its group shares its common parameters. All cluster
+    with ``subsample``; ``centres``: the outputs hold centre votes, which the features may use; ``features``: every
+    trial clusters these (thesis Fig. 6.27 compares them)."""
     rng = np.random.default_rng(seed)
-    default = ClusterConfig(subsample=subsample, features=features or "embedding")
+    default = replace(start or ClusterConfig(), subsample=subsample)
+    if features or start is None:
+        default = replace(default, features=features or "embedding")
     out = [default]
     for start in range(0, n, GROUP):
         common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres, features)
@@ -113,12 +117,23 @@ def detections(data: dict[str, tuple], clustering: ClusterConfig) -> dict[str, t
             for seq, (gt, frames, first, last) in data.items()}
 
 
-def best_linking(dets: dict[str, tuple], trials: int, seed: int, linker: str = "clusters"
-                 ) -> dict[str, tuple[TrackerConfig, dict]]:
-    """Per class, (the ``linker`` trial with the best sMOTSA of that class, its scores of that class): the cluster
-    linker's or the vote linker's (:func:`~mots_ros.tracking.tune.sample_vote_trials`) search space."""
+def linking_trials(dets: dict[str, tuple], trials: int, seed: int, linker: str = "clusters",
+                   start: TrackerConfig | None = None) -> list[TrackerConfig]:
+    """``trials`` configs of ``linker``: the cluster linker's or the vote linker's
+    (:func:`~mots_ros.tracking.tune.sample_vote_trials`) search space, the first replaced by ``start``'s
+    per-class parameters when given."""
     configs = sample_vote_trials(trials, seed) if linker == "votes" else \
         [replace(c, linker="clusters", matching="greedy") for c in sample_trials(trials, seed, embedding_scale(dets))]
+    if start is not None:
+        configs[0] = replace(configs[0], car=start.car, pedestrian=start.pedestrian)
+    return configs
+
+
+def best_linking(dets: dict[str, tuple], trials: int, seed: int, linker: str = "clusters",
+                 start: TrackerConfig | None = None) -> dict[str, tuple[TrackerConfig, dict]]:
+    """Per class, (the trial of :func:`linking_trials` with the best sMOTSA of that class, its scores of that
+    class)."""
+    configs = linking_trials(dets, trials, seed, linker, start)
     best: dict = {}
     for cfg in configs:
         res = score(cfg, dets)
@@ -132,7 +147,7 @@ def best_linking(dets: dict[str, tuple], trials: int, seed: int, linker: str = "
 def _run_trial(i: int) -> tuple[int, dict]:
     """Worker: clustering trial ``i`` with its best linking per class."""
     dets = detections(_WORK["data"], _WORK["clusterings"][i])
-    return i, best_linking(dets, _WORK["trials"], _WORK["seed"], _WORK["linker"])
+    return i, best_linking(dets, _WORK["trials"], _WORK["seed"], _WORK["linker"], _WORK["start"])
 
 
 def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[ClusterConfig, TrackerConfig]:
@@ -171,16 +186,35 @@ def clustering_summary(clustering: ClusterConfig) -> str:
     return f"clustering: {common}, subsample={clustering.subsample}, {classes}"
 
 
+def _start(path: str | None, centres: bool) -> tuple[ClusterConfig | None, TrackerConfig | None]:
+    """The clustering and linking parameters of the tracker file ``path`` (None, None without one); a file
+    without clustering parameters, or clustering centres the outputs do not hold, is an error naming it."""
+    if path is None:
+        return None, None
+    if not os.path.exists(path):
+        raise MotsError(f"{path}: not found (--start)")
+    clustering = load_cluster_config(path)
+    if clustering is None:
+        raise MotsError(f"{path}: holds no inference_node clustering parameters (--start needs a file of mots tune "
+                        f"--outputs)")
+    if clustering.features != "embedding" and not centres:
+        raise MotsError(f"{path}: clusters features {clustering.features!r}, which need outputs with centre votes")
+    return clustering, load_tracker_config(path)
+
+
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
                   log: str | None = None, progress: bool = True, subsample: int = 1,
-                  features: str | None = None, linker: str = "clusters") -> ClusterTuneResult:
+                  features: str | None = None, linker: str = "clusters", start: str | None = None
+                  ) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
     (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``; ``features``: the
     clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes);
-    ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2)."""
+    ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2); ``start``: a
+    tracker file (e.g. the tuned file of the weights a model was fine-tuned from) whose clustering and linking
+    parameters are the first trials, so the search can only improve on them (on the tuning sequences)."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     if not is_count(subsample):
@@ -197,9 +231,10 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     if linker == "votes" and not all(f.past is not None for _, frames, _, _ in data.values() for f in frames):
         raise MotsError(f"{outputs_dir}: --linker votes needs outputs with votes for previous frames (a model with "
                         f"past_votes); these hold none")
-    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features)
+    first_clustering, first_linking = _start(start, centres)
+    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
-    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed, linker=linker)
+    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
     results: list = [None] * cluster_trials
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
     try:
