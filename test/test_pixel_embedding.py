@@ -159,10 +159,11 @@ def test_identity_temporal_init_is_exact(position):
     assert a[0].shape == (4, 3, H // 4, W // 4) and a[1].shape == (4, 8, H // 4, W // 4)
 
 
-@pytest.mark.parametrize("position,stride,lookahead", [("encoder", 4, None), ("decoder", 8, 0)])
-def test_streaming_equals_batch_forward(position, stride, lookahead):
+@pytest.mark.parametrize("position,stride,lookahead,separable", [("encoder", 4, None, False), ("decoder", 8, 0, False),
+                                                                 ("encoder", 4, None, True)])
+def test_streaming_equals_batch_forward(position, stride, lookahead, separable):
     net = narrow(temporal_layers=1, temporal_position=position, temporal_init="random", output_stride=stride,
-                 temporal_lookahead=lookahead).eval()
+                 temporal_lookahead=lookahead, separable=separable).eval()
     seen = []
     net.class_head.register_forward_hook(lambda mod, inp, out: seen.append(out.detach().clone()))
     images = frames(5, seed=1)
@@ -223,8 +224,28 @@ def test_checkpoint_round_trip_and_model_type(tmp_path):
         build_from_checkpoint(path, model_type="trackrcnn")
 
 
-def test_training_steps_reduce_the_loss():
-    net = narrow(temporal_layers=1).train()
+def test_separable_convolutions_keep_the_outputs_and_cut_the_work():
+    """``separable``: every 3x3 convolution of ASPP, decoder and branches is depthwise (groups = its input maps)
+    then pointwise; the outputs keep their shapes, the backbone its tensors (so --init loads it), and those parts
+    hold several times fewer weights."""
+    plain, separable = narrow(temporal_layers=1), narrow(temporal_layers=1, separable=True)
+    assert separable.config["separable"] and not plain.config["separable"]
+    for part in ("aspp", "decoder", "class_head", "embedding_head"):
+        convs = [m for m in getattr(separable, part).modules() if isinstance(m, torch.nn.Conv2d)]
+        assert all(m.groups == m.in_channels for m in convs if m.kernel_size == (3, 3)), part
+        assert any(m.kernel_size == (3, 3) for m in convs), part
+        count = [sum(p.numel() for p in getattr(n, part).parameters()) for n in (plain, separable)]
+        assert count[1] * 2.5 < count[0], (part, count)
+    backbone = {k: v.shape for k, v in plain.backbone.state_dict().items()}
+    assert {k: v.shape for k, v in separable.backbone.state_dict().items()} == backbone
+    with torch.inference_mode():
+        a, b = plain.eval()(batch(frames(2))), separable.eval()(batch(frames(2)))
+    assert [t.shape for t in a if t is not None] == [t.shape for t in b if t is not None]
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_training_steps_reduce_the_loss(separable):
+    net = narrow(temporal_layers=1, separable=separable).train()
     x = batch(frames(2, seed=2))
     masks = torch.zeros(2, 1, H, W, dtype=torch.uint8)
     masks[:, 0, 10:30, 20:50] = 1

@@ -2,7 +2,8 @@
 
 Layout of DIR, which several ablations may share: ``data/SPLIT-HASH`` (generated splits, shared when equal),
 ``runs/NAME/VARIANT/RUN/`` (a training run's config, logs, model.pt, tuned.yaml and scores.json; a test-time
-run's scores.json), ``trained/KEY.json`` (finished trainings, reused by equal runs of any ablation), ``models/KEY/heldout-HASH/outputs`` (the saved network outputs of a checkpoint on a split, shared by the test
+run's scores.json), ``trained/KEY.json`` (finished trainings, reused by equal runs of any ablation),
+``models/KEY/heldout-HASH/outputs`` (the saved network outputs of a checkpoint on a split, shared by the test
 ablations; keys in ``models.json``), ``NAME.csv`` and ``NAME_CLASS.png``. A run is finished when its
 ``scores.json`` exists: a second call (after a kill, or with more runs or variants in the file) does only what is
 missing. Runs go to ``--jobs`` workers: one per GPU, each with its own
@@ -93,7 +94,8 @@ def _device_args(device: str | None) -> list[str]:
 def run_training(spec: Ablation, out: str, jobs: int, envs: list[dict], device: str | None) -> list[tuple]:
     """Every unfinished training run; returns all finished runs (variant, run, model, scores)."""
     splits = _splits(spec, out)
-    units = [(v, r, os.path.join(out, "runs", spec.name, slug(v), f"run{r}")) for v in spec.variants for r in range(spec.runs)]
+    units = [(v, r, os.path.join(out, "runs", spec.name, slug(v), f"run{r}"))
+             for v in spec.variants for r in range(spec.runs)]
     todo = [u for u in units if not os.path.exists(os.path.join(u[2], SCORES))]
     failures = _pool(todo, lambda u, env: training_run(spec, *u, splits, _device_args(device), env, out),
                      jobs, envs, f"ablate {spec.name}") if todo else []

@@ -6,7 +6,8 @@ and an embedding branch.
   local files only (:func:`~mots_ros.models.weights.load_pretrained`).
 * Encoder: the backbone, then ASPP (torchvision's, atrous rates 6/12/18, 256 maps). Decoder (DeepLabV3+): the
   low-level features of stride ``output_stride`` (4: "16 times smaller", the thesis's; or 8) reduced to 48 maps,
-  concatenated with the upsampled ASPP output, two 3x3 convolutions of 256 maps.
+  concatenated with the upsampled ASPP output, two 3x3 convolutions of 256 maps. ``separable``: ASPP, decoder
+  and branches with DeepLabV3+'s atrous separable convolutions (depthwise 3x3, then pointwise).
 * :class:`~mots_ros.models.temporal.TemporalBlock` (0, 1 or 2 identity-initialised separable 3D convolutions, Fig.
   6.12) after the encoder (default) or after the decoder.
 * Two branches, each a 3x3 convolution (256 maps, ReLU) and a linear 1x1 convolution: class logits (background,
@@ -86,18 +87,42 @@ class Backbone(nn.Module):
         return out["low"], out["out"]
 
 
+def conv3x3(in_channels: int, out_channels: int, separable: bool = False, dilation: int = 1,
+            bias: bool = False) -> nn.Module:
+    """A 3x3 convolution, or with ``separable`` DeepLabV3+'s atrous separable one (Chen et al. 2018, the thesis's
+    Xception-65 encoder-decoder): depthwise 3x3 (BN, ReLU), then pointwise 1x1 (about 9 / (1 + 9 / out) times
+    fewer multiply-adds)."""
+    if not separable:
+        return nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=bias)
+    return nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=dilation, dilation=dilation,
+                                   groups=in_channels, bias=False), nn.BatchNorm2d(in_channels), nn.ReLU(inplace=True),
+                         nn.Conv2d(in_channels, out_channels, 1, bias=bias))
+
+
+def aspp(in_channels: int, rates: list[int], out_channels: int, separable: bool = False) -> ASPP:
+    """torchvision's ASPP; with ``separable`` its atrous 3x3 convolutions are atrous separable ones (DeepLabV3+)."""
+    module = ASPP(in_channels, rates, out_channels)
+    if separable:
+        for i, rate in enumerate(rates, 1):
+            module.convs[i] = nn.Sequential(conv3x3(in_channels, out_channels, True, rate),
+                                            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return module
+
+
 class Decoder(nn.Module):
     """DeepLabV3+ decoder: low-level features -> 1x1 conv to ``low_maps``; the encoder output upsampled
-    (bilinear) to their size, concatenated, two 3x3 convolutions of ``out_channels`` maps (BN, ReLU)."""
+    (bilinear) to their size, concatenated, two 3x3 convolutions of ``out_channels`` maps (BN, ReLU; separable
+    ones with ``separable``)."""
 
-    def __init__(self, low_channels: int, in_channels: int = 256, low_maps: int = 48, out_channels: int = 256):
+    def __init__(self, low_channels: int, in_channels: int = 256, low_maps: int = 48, out_channels: int = 256,
+                 separable: bool = False):
         super().__init__()
         self.reduce = nn.Sequential(nn.Conv2d(low_channels, low_maps, 1, bias=False), nn.BatchNorm2d(low_maps),
                                     nn.ReLU(inplace=True))
         self.fuse = nn.Sequential(
-            nn.Conv2d(in_channels + low_maps, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            conv3x3(in_channels + low_maps, out_channels, separable), nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+            conv3x3(out_channels, out_channels, separable), nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True))
 
     def combine(self, high: torch.Tensor, reduced: torch.Tensor) -> torch.Tensor:
@@ -120,9 +145,10 @@ class Predictions(NamedTuple):
     past: torch.Tensor | None
 
 
-def branch(in_channels: int, out_channels: int, hidden: int = 256) -> nn.Sequential:
-    """A prediction branch (thesis 6.2.4): 3x3 convolution (``hidden`` maps, ReLU), then a linear 1x1 one."""
-    return nn.Sequential(nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True),
+def branch(in_channels: int, out_channels: int, hidden: int = 256, separable: bool = False) -> nn.Sequential:
+    """A prediction branch (thesis 6.2.4): 3x3 convolution (``hidden`` maps, ReLU; a separable one with
+    ``separable``), then a linear 1x1 one."""
+    return nn.Sequential(conv3x3(in_channels, hidden, separable, bias=True), nn.ReLU(inplace=True),
                          nn.Conv2d(hidden, out_channels, 1))
 
 
@@ -309,7 +335,7 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                           quantile: float = 0.5, samples: int = 5000, sampling: str = "instance",
                           min_size: int = 0, max_size: int = 0, centre_votes: bool = False, centre: str = "mass",
                           offset_loss: str = "l1", offset_weight: float = 0.001, offset_unit: float = 16.0,
-                          past_votes: int = 0, existence_weight: float = 0.1,
+                          past_votes: int = 0, existence_weight: float = 0.1, separable: bool = False,
                           pretrained: str | None = None, weights_path: str | None = None,
                           frozen_bn: bool | None = None) -> PixelEmbeddingNet:
     """A :class:`PixelEmbeddingNet` from plain arguments (the checkpoint config; thesis defaults for the loss:
@@ -323,6 +349,8 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
     ``offset_loss`` (l1, l2, huber) in output pixels; the branch's outputs are scaled by ``offset_unit``.
     ``past_votes`` P (0: none; thesis 6.3.2): the branch of votes for the P previous frames (offsets to the
     object's centre then, with the same centre, loss and weight; existence by cross-entropy x ``existence_weight``).
+    ``separable``: atrous separable 3x3 convolutions in ASPP, decoder and branches, as DeepLabV3+ has them (the
+    plain ones dominate the CPU model's time: ~6 of its ~10 GMACs at 376x1240 are ASPP and decoder).
     """
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
@@ -345,21 +373,20 @@ def build_pixel_embedding(backbone: str = "mobilenet_v3_large", num_classes: int
                   samples=samples, sampling=sampling, min_size=min_size, max_size=max_size,
                   centre_votes=centre_votes, centre=centre, offset_loss=offset_loss, offset_weight=offset_weight,
                   offset_unit=offset_unit, past_votes=past_votes, existence_weight=existence_weight,
-                  pretrained=pretrained,
+                  separable=separable, pretrained=pretrained,
                   weights_path=weights_path, frozen_bn=frozen_bn)
     body = Backbone(backbone, output_stride, partial(FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d))
-    decoder = Decoder(body.low_channels, aspp_maps, out_channels=decoder_maps)
+    decoder = Decoder(body.low_channels, aspp_maps, out_channels=decoder_maps, separable=separable)
     temporal_maps = aspp_maps if temporal_position == "encoder" else decoder_maps
     temporal = TemporalBlock(temporal_maps, temporal_layers, temporal_init) if temporal_layers else None
-    net = PixelEmbeddingNet(body, ASPP(body.out_channels, [6, 12, 18], aspp_maps), decoder,
-                            branch(decoder_maps, num_classes, branch_maps),
-                            branch(decoder_maps, embedding_dim, branch_maps), temporal,
+    head = partial(branch, decoder_maps, hidden=branch_maps, separable=separable)
+    net = PixelEmbeddingNet(body, aspp(body.out_channels, [6, 12, 18], aspp_maps, separable), decoder,
+                            head(num_classes), head(embedding_dim), temporal,
                             temporal_position, temporal_lookahead, output_stride,
                             PixelLoss(embedding_loss, margin, embedding_weight, quantile, samples, sampling,
                                       centre, offset_loss, offset_weight, existence_weight),
                             min_size=min_size, max_size=max_size, config=config,
-                            offset_head=branch(decoder_maps, 2, branch_maps) if centre_votes else None,
-                            offset_unit=offset_unit,
-                            past_head=branch(decoder_maps, 3 * past_votes, branch_maps) if past_votes else None)
+                            offset_head=head(2) if centre_votes else None, offset_unit=offset_unit,
+                            past_head=head(3 * past_votes) if past_votes else None)
     load_pretrained(net, pretrained, weights_path)
     return net
