@@ -61,7 +61,7 @@ def test_overrides_merge_mapping_by_mapping_and_runs_take_their_seeds(tmp_path):
     ({"kind": "training", "base": os.path.join(REPO, "config", "ablations", "pixel_finetune.yaml"),
       "tracker": "t.yaml", "data": {"train": {"synth": {}},
       "heldout": {"synth": {}}}, "variants": {"a": {"tune": {"feature": "centre"}}}},
-     "variant 'a': tune takes cluster_trials, features, linker, subsample, trials"),
+     "variant 'a': tune takes cluster_trials, features, linker, start, subsample, trials"),
     ({"kind": "test", "models": ["nothing/*.pt"], "data": {"heldout": {"synth": {}}}, "variants": {"a": {}}},
      "matches no checkpoint"),
     ({"kind": "training", "base": "missing.yaml", "tracker": "t.yaml", "data": {"train": {"synth": {}},
