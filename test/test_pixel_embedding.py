@@ -275,6 +275,11 @@ def test_configs_build_and_kitti_schedule_is_the_thesis():
     net = build_pixel_embedding(**model)
     assert net.config["embedding_dim"] == 16 and net.resized_size(375, 1242) == (374, 1240)  # the longer side limits
     assert sum(p.numel() for p in net.parameters()) * 2 < 20e6  # float16 demo weights under 20 MB
+    model, _, _ = load_config(str(config / "pixel_embedding_small_separable.yaml"))
+    model.pop("arch")
+    fast = build_pixel_embedding(**model)
+    assert fast.output_stride == 8 and fast.config["separable"]
+    assert sum(p.numel() for p in fast.parameters()) < sum(p.numel() for p in net.parameters())
     model, train, _ = load_config(str(config / "pixel_embedding_kitti.yaml"))
     assert (model["backbone"], model["margin"], model["embedding_weight"], model["samples"]) == \
         ("resnet101", 8.0, 0.1, 5000)
