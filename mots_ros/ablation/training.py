@@ -27,8 +27,7 @@ def _file_digest(path: str) -> str:
 def training_key(config: dict, init: str | None, train_split: tuple, out: str) -> str:
     """What a training depends on, hashed: its `mots train` config (seed included), the contents of its start
     weights and its training data (the split's seqmap, relative to ``out`` for generated splits)."""
-    images, _, seqmap = train_split
-    data = os.path.relpath(os.path.abspath(seqmap), os.path.abspath(out))
+    data = os.path.relpath(os.path.abspath(train_split[2]), os.path.abspath(out))
     what = {"config": config, "init": init and _file_digest(init), "data": data}
     return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -44,7 +43,7 @@ def _reuse(record: str, model: str, log: str) -> bool:
     os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "w") as fh:
         fh.write(f"not trained again: the same training finished as {os.path.abspath(earlier)}\n")
-    os.symlink(os.path.relpath(earlier, os.path.dirname(model)), model + ".partial")
+    os.symlink(os.path.relpath(earlier, os.path.dirname(model)), fresh(model))
     publish(model)
     return True
 
