@@ -16,8 +16,10 @@ import time
 
 import torch
 
+from bench_pixel import Timers  # benchmarks/ is the script's first import path
 from mots_ros.engine.build import demo_files
 from mots_ros.models.pixel_embedding import build_pixel_embedding
+from mots_ros.models.streaming import channels_last
 from mots_ros.models.weights import read
 
 PARTS = {"backbone": "backbone", "aspp": "aspp", "decoder": "decoder.fuse", "class branch": "class_head",
@@ -32,19 +34,14 @@ def demo_config() -> dict:
     return {k: v for k, v in config.items() if k not in ("pretrained", "weights_path")}
 
 
-def timed_net(config: dict) -> tuple[torch.nn.Module, dict[str, list[float]]]:
+def timed_net(config: dict) -> tuple[torch.nn.Module, Timers]:
     """The net in eval mode with channels-last 2D weights (as :class:`~mots_ros.models.StreamingModel` runs it)
-    and a list of per-call seconds for each part."""
-    net = build_pixel_embedding(**config).eval()
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
-    times: dict[str, list[float]] = {p: [] for p in PARTS}
+    and the timers of its parts."""
+    net = channels_last(build_pixel_embedding(**config).eval())
+    timers = Timers()
     for part, path in PARTS.items():
-        module = net.get_submodule(path)
-        module.register_forward_pre_hook(lambda m, i, p=part: times[p].append(-time.perf_counter()))
-        module.register_forward_hook(lambda m, i, o, p=part: times[p].append(times[p].pop() + time.perf_counter()))
-    return net, times
+        timers.wrap(net.get_submodule(path), "forward", part)
+    return net, timers
 
 
 def main() -> None:
@@ -60,26 +57,26 @@ def main() -> None:
     base = demo_config()
     nets = {name: timed_net({**base, **over}) for name, over in VARIANTS.items()}
     x = torch.rand(1, 3, h, w).contiguous(memory_format=torch.channels_last)
-    totals: dict[str, list[float]] = {name: [] for name in nets}
+    frames: dict[str, list[dict[str, float]]] = {name: [] for name in nets}  # per frame: seconds per part, total
     with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=args.precision == "bfloat16"):
         for i in range(args.frames + 1):
-            for name, (net, times) in nets.items():
+            for name, (net, timers) in nets.items():
+                timers.frame.clear()
                 start = time.perf_counter()
                 net(x, resize=False)
-                if i:
-                    totals[name].append(time.perf_counter() - start)
-                else:
-                    for v in times.values():
-                        v.clear()
+                if i:  # frame 0 warms up
+                    frames[name].append({**timers.frame, "total": time.perf_counter() - start})
     print(f"pixel-embedding network, {h}x{w}, {args.precision}, {torch.get_num_threads()} threads, median of "
           f"{args.frames} frames (ms); demo widths aspp/decoder/branch {base['aspp_maps']}/{base['decoder_maps']}/"
           f"{base['branch_maps']}")
     print(f"{'architecture':<26}{'total':>8}" + "".join(f"{p:>18}" for p in PARTS) + f"{'speed-up':>10}")
-    reference = statistics.median(next(iter(totals.values())))
-    for name, (net, times) in nets.items():
-        total = statistics.median(totals[name])
-        parts = "".join(f"{1000 * statistics.median(times[p]):18.1f}" for p in PARTS)
-        print(f"{name:<26}{1000 * total:8.1f}{parts}{reference / total:9.2f}x")
+    def median_ms(name: str, key: str) -> float:
+        return 1000 * statistics.median(f[key] for f in frames[name])
+
+    reference = median_ms(next(iter(nets)), "total")
+    for name in nets:
+        parts = "".join(f"{median_ms(name, p):18.1f}" for p in PARTS)
+        print(f"{name:<26}{median_ms(name, 'total'):8.1f}{parts}{reference / median_ms(name, 'total'):9.2f}x")
 
 
 if __name__ == "__main__":

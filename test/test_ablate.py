@@ -64,6 +64,9 @@ def test_overrides_merge_mapping_by_mapping_and_runs_take_their_seeds(tmp_path):
      "variant 'a': tune takes cluster_trials, features, linker, start, subsample, trials"),
     ({"kind": "test", "models": ["nothing/*.pt"], "data": {"heldout": {"synth": {}}}, "variants": {"a": {}}},
      "matches no checkpoint"),
+    ({"kind": "training", "base": os.path.join(REPO, "config", "ablations", "pixel_finetune.yaml"),
+      "data": {"train": {"synth": {}}, "tune": {"synth": {}}, "heldout": {"synth": {}}},
+      "tune": {"start": "no/tuned.yaml"}, "variants": {"a": {}}}, "tune start"),
     ({"kind": "training", "base": "missing.yaml", "tracker": "t.yaml", "data": {"train": {"synth": {}},
       "heldout": {"synth": {}}}, "variants": {"a": {}}}, "cannot read the base of"),
     ({"kind": "test", "models": ["demo"], "data": {"heldout": {"synth": {}}},
@@ -255,6 +258,8 @@ def test_the_tuning_starts_from_the_file_the_ablation_names(tmp_path, monkeypatc
 
     base = write(tmp_path / "base.yaml", {"model": MODEL, "train": TRAIN})
     data = {"train": {"synth": SYNTH}, "tune": {"synth": SYNTH}, "heldout": {"synth": SYNTH}}
+    (tmp_path / "tuned").mkdir()
+    (tmp_path / "tuned" / "start.yaml").write_text(open(demo_files("pixel_embedding")[1]).read())
     spec = load_ablation(write(tmp_path / "abl.yaml", {
         "kind": "training", "base": base, "data": data, "tune": {"start": "demo", "cluster_trials": 2},
         "variants": {"from demo": {}, "from a file": {"tune": {"start": "tuned/start.yaml"}}, "plain": {

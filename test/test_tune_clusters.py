@@ -152,6 +152,13 @@ def test_a_start_file_is_the_first_trial_of_clustering_and_linking(data, tmp_pat
     assert main([*argv, "--start", str(tmp_path / "linking_only.yaml"), "--out", str(tmp_path / "c.yaml")]) == 2
     err = capsys.readouterr().err
     assert "linking_only.yaml: holds no inference_node clustering" in err and "Traceback" not in err
+    (tmp_path / "centres.yaml").write_text(dump_cluster_config(replace(start, features="centre"))
+                                          + dump_tracker_config(linking))
+    assert main([*argv, "--start", str(tmp_path / "centres.yaml"), "--out", str(tmp_path / "e.yaml")]) == 2
+    assert "centres.yaml: clusters features 'centre'" in capsys.readouterr().err  # these outputs hold no centres
+    assert main([*argv, "--start", str(tmp_path / "centres.yaml"), "--features", "embedding", "--out",
+                 str(tmp_path / "e.yaml")]) == 0  # pinned features replace the file's
+    assert load_cluster_config(str(tmp_path / "e.yaml")).features == "embedding"
     assert main(["tune", "--detections", str(tmp_path), "--gt", str(data / "gt"), "--seqmap",
                  str(data / "train.seqmap"), "--start", str(path), "--out", str(tmp_path / "d.yaml")]) == 2
     assert "--start" in capsys.readouterr().err

@@ -151,6 +151,8 @@ def load_ablation(path: str) -> Ablation:
         for tune in [spec.tune] + [v.get("tune") for v in spec.variants.values()]:
             if tune and tune.get("start") not in (None, DEMO):
                 tune["start"] = _relative(str(tune["start"]), path)
+                if not os.path.exists(tune["start"]):
+                    raise MotsError(f"{path}: tune start {tune['start']} not found (demo or a tuned file)")
         if "tune" not in spec.data and spec.tracker is None:
             raise MotsError(f"{path}: without data.tune a training ablation needs tracker: (a tracker file)")
     else:

@@ -98,9 +98,8 @@ def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = Fa
     with ``subsample``; ``centres``: the outputs hold centre votes, which the features may use; ``features``: every
     trial clusters these (thesis Fig. 6.27 compares them)."""
     rng = np.random.default_rng(seed)
-    default = replace(start or ClusterConfig(), subsample=subsample)
-    if features or start is None:
-        default = replace(default, features=features or "embedding")
+    default = replace(start or ClusterConfig(), subsample=subsample, features=features or
+                      (start.features if start else "embedding"))
     out = [default]
     for start in range(0, n, GROUP):
         common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres, features)
@@ -186,9 +185,11 @@ def clustering_summary(clustering: ClusterConfig) -> str:
     return f"clustering: {common}, subsample={clustering.subsample}, {classes}"
 
 
-def _start(path: str | None, centres: bool) -> tuple[ClusterConfig | None, TrackerConfig | None]:
+def _start(path: str | None, centres: bool, features: str | None) -> tuple[ClusterConfig | None,
+                                                                          TrackerConfig | None]:
     """The clustering and linking parameters of the tracker file ``path`` (None, None without one); a file
-    without clustering parameters, or clustering centres the outputs do not hold, is an error naming it."""
+    without clustering parameters, or clustering centres the outputs do not hold (unless ``features`` replace its
+    features), is an error naming it."""
     if path is None:
         return None, None
     if not os.path.exists(path):
@@ -197,7 +198,7 @@ def _start(path: str | None, centres: bool) -> tuple[ClusterConfig | None, Track
     if clustering is None:
         raise MotsError(f"{path}: holds no inference_node clustering parameters (--start needs a file of mots tune "
                         f"--outputs)")
-    if clustering.features != "embedding" and not centres:
+    if (features or clustering.features) != "embedding" and not centres:
         raise MotsError(f"{path}: clusters features {clustering.features!r}, which need outputs with centre votes")
     return clustering, load_tracker_config(path)
 
@@ -231,7 +232,7 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     if linker == "votes" and not all(f.past is not None for _, frames, _, _ in data.values() for f in frames):
         raise MotsError(f"{outputs_dir}: --linker votes needs outputs with votes for previous frames (a model with "
                         f"past_votes); these hold none")
-    first_clustering, first_linking = _start(start, centres)
+    first_clustering, first_linking = _start(start, centres, features)
     clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
