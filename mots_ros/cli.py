@@ -219,7 +219,7 @@ def cmd_launch(args) -> int:
     return launch(LaunchArgs(camera_topic=args.camera_topic, model=args.model, checkpoint=args.checkpoint,
                              device=args.device, namespace=args.namespace, use_sim_time=args.use_sim_time,
                              rviz=args.rviz, respawn=args.respawn, lifecycle=args.lifecycle,
-                             params_file=args.params_file or "",
+                             composed=args.composed, params_file=args.params_file or "",
                              extra_params=args.extra_params or []))
 
 
@@ -492,6 +492,9 @@ def _add_graph_commands(sub) -> None:
                     help="start a node again 1 s after it exits (a new tracker_node restarts the ids)")
     la.add_argument("--lifecycle", action="store_true",
                     help="managed (lifecycle) nodes: they wait unconfigured for ros2 lifecycle set or a manager")
+    la.add_argument("--composed", action="store_true",
+                    help="both nodes in one process (composed_nodes): the detections reach the tracker by a call, "
+                         "one middleware hop less per frame; the tracker then takes no detections from others")
     la.add_argument("--params-file", help="parameter file (default config/tracker.yaml)")
     la.add_argument("--extra-params", action="append", metavar="YAML",
                     help="further parameter files applied after --params-file (repeatable)")

@@ -35,9 +35,9 @@ def synth_frames(root, n: int, seed: int = 5, size=(188, 620)) -> list:
 
 
 def running_graph(args, log_dir, domain_offset: int = 0, **client_options):
-    """Generator for a module fixture: the two nodes of ``args`` (a LaunchArgs) as processes on a private DDS
-    domain and a Replayer client matched with them; yields (graph, client), then stops both and asserts that
-    every node exited 0 (their log tails otherwise)."""
+    """Generator for a module fixture: the two nodes of ``args`` (a LaunchArgs) as processes (one with
+    ``composed``) on a private DDS domain and a Replayer client matched with them; yields (graph, client), then
+    stops both and asserts that every process exited 0 (their log tails otherwise)."""
     import os
 
     import rclpy
@@ -48,7 +48,7 @@ def running_graph(args, log_dir, domain_offset: int = 0, **client_options):
     os.environ["ROS_DOMAIN_ID"] = str(100 + (os.getpid() + domain_offset) % 100)
     g = Graph(args, log_dir=str(log_dir)).start()
     replay.init()
-    client = replay.Replayer(**client_options)
+    client = replay.Replayer(composed=args.composed, **client_options)
     try:
         client.wait_for_graph(check=g.check)
         yield g, client
@@ -56,5 +56,6 @@ def running_graph(args, log_dir, domain_offset: int = 0, **client_options):
         client.destroy_node()
         rclpy.try_shutdown()
         codes = g.stop()
-    assert codes == {"inference_node": 0, "tracker_node": 0}, \
+    want = {"composed_nodes": 0} if args.composed else {"inference_node": 0, "tracker_node": 0}
+    assert codes == want, \
         f"nodes did not stop cleanly: {codes}\n" + "\n".join(f"{n}:\n{g.log_tail(n, 60)}" for n in codes)

@@ -31,6 +31,22 @@ def _flat(params: dict, prefix: str = "") -> set:
     return out
 
 
+def _list(tree, arg):
+    """The list ``arg`` is, or the list assigned to the name ``arg`` in the launch file."""
+    if isinstance(arg, ast.Name):
+        return next(a.value for a in ast.walk(tree) if isinstance(a, ast.Assign) and
+                    any(getattr(t, "id", None) == arg.id for t in a.targets))
+    return arg
+
+
+def _executable_installed(exe: str) -> None:
+    script = REPO / "scripts" / exe
+    assert script.is_file() and script.stat().st_mode & 0o111, f"{script} missing or not executable"
+    assert f"from mots_ros.ros.{exe} import main" in script.read_text()
+    assert re.search(rf"install\(PROGRAMS[^)]*scripts/{exe}[^)]*DESTINATION lib/\$\{{PROJECT_NAME\}}",
+                     (REPO / "CMakeLists.txt").read_text())
+
+
 def test_nodes_executables_and_parameters():
     tree = ast.parse(LAUNCH.read_text())
     ours = _calls(tree, "mots_node")  # each a Node, or with lifecycle:=true a LifecycleNode
@@ -38,14 +54,10 @@ def test_nodes_executables_and_parameters():
     helper = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "mots_node")
     assert {c.func.id for c in _calls(helper, "Node") + _calls(helper, "LifecycleNode")} == {"Node", "LifecycleNode"}
     assert "--lifecycle" in ast.unparse(_kw(_calls(helper, "LifecycleNode")[0], "arguments"))
-    cmake = (REPO / "CMakeLists.txt").read_text()
     for node in ours:
         exe = ast.literal_eval(node.args[0])
-        script = REPO / "scripts" / exe
-        assert script.is_file() and script.stat().st_mode & 0o111, f"{script} missing or not executable"
-        assert f"from mots_ros.ros.{exe} import main" in script.read_text()
-        assert re.search(rf"install\(PROGRAMS[^)]*scripts/{exe}[^)]*DESTINATION lib/\$\{{PROJECT_NAME\}}", cmake)
-        dicts = [d for d in node.args[3].elts if isinstance(d, ast.Dict)]
+        _executable_installed(exe)
+        dicts = [d for d in _list(tree, node.args[3]).elts if isinstance(d, ast.Dict)]
         passed = {ast.literal_eval(k) for d in dicts for k in d.keys}
         undeclared = passed - set(NODES[exe]) - {"use_sim_time"}
         assert not undeclared, f"{exe}: launch file passes undeclared parameters {undeclared}"
@@ -112,3 +124,30 @@ def test_nodes_use_the_package_profile_unless_the_user_configured_fast_dds():
     for name in USER_SETTINGS:
         env = {name: "mine"}
         assert configure(env) is None and env == {name: "mine"}
+
+
+def test_composed_nodes_in_the_launch_file_and_the_pip_launcher(tmp_path):
+    tree = ast.parse(LAUNCH.read_text())
+    _executable_installed("composed_nodes")
+    helper = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "composed_nodes")
+    assert "name" not in {k.arg for c in _calls(helper, "dict") for k in c.keywords}  # would rename both nodes
+    separate = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "mots_node")
+    assert ast.unparse(separate).count("AndSubstitution(separate") == 2  # neither separate node when composed
+    call = _calls(tree, "composed_nodes")[0]
+    dicts = [d for d in _list(tree, call.args[2]).elts if isinstance(d, ast.Dict)]
+    passed = {ast.literal_eval(k) for d in dicts for k in d.keys} - {"use_sim_time"}
+    # a dict of launch_ros reaches every node of the process: only the inference node may declare its keys
+    assert passed and passed <= set(NODES["inference_node"]) and not passed & set(NODES["tracker_node"])
+
+    args = LaunchArgs(camera_topic="/cam/left", device="cpu", namespace="car1", composed=True, lifecycle=True,
+                      overrides={"inference_node": {"image_qos": "reliable"}, "tracker_node": {"car.keep_alive": 3}})
+    (name, cmd), = node_commands(args, str(tmp_path)).items()
+    assert name == "composed_nodes" and cmd[1:3] == ["-m", "mots_ros.ros.composed_nodes"]
+    assert cmd.index("--lifecycle") < cmd.index("--ros-args") and not any("__node:=" in a for a in cmd)
+    assert "__ns:=/car1" in cmd and "image:=/cam/left" in cmd
+    files = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--params-file"]
+    assert files[0].endswith("config/tracker.yaml") and len(files) == 2  # the node-keyed values come last
+    assert [a for a in cmd if ":=" in a and cmd[cmd.index(a) - 1] == "-p"] == ["use_sim_time:=false"]
+    assert yaml.safe_load(open(files[1])) == {
+        "/**/inference_node": {"ros__parameters": {"model_type": "auto", "device": "cpu", "image_qos": "reliable"}},
+        "/**/tracker_node": {"ros__parameters": {"car": {"keep_alive": 3}}}}

@@ -396,3 +396,31 @@ def test_lifecycle_nodes_with_ros2_lifecycle(ros2_tools, client, frames, tmp_pat
     log = graph.text()
     assert "process has died" not in log, log
     assert len(re.findall(r"process has finished cleanly", log)) == 2, log
+
+
+def test_composed_lifecycle_nodes_with_ros2_launch(ros2_tools, client, frames, reference, tmp_path):
+    """composed:=true lifecycle:=true: one process with both managed nodes, each driven by `ros2 lifecycle set`;
+    active, they give the tracks of `mots launch`'s separate nodes; SIGINT ends the one process cleanly."""
+    ros2 = Ros2(_pip_env(ros2_tools))
+    for other in list(Launched.running):  # this graph alone in the domain (see the lifecycle test above)
+        other.stop()
+    composed_client = replay.Replayer(overlay=False, composed=True)
+    try:
+        with Launched(ros2, tmp_path / "launch.log", "device:=cpu", "composed:=true", "lifecycle:=true") as graph, \
+                _daemon(ros2):
+            client.spin_until(lambda: all(ros2("lifecycle", "get", f"/{n}", check=False).startswith("unconfigured")
+                                          for n in DECLARED), 120, "the unconfigured lifecycle nodes", graph.check)
+            for node in ("tracker_node", "inference_node"):
+                for transition in ("configure", "activate"):
+                    said = ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
+                    assert "Transitioning successful" in said, graph.report(said)
+            composed_client.wait_for_graph(check=graph.check)
+            got = _replay(composed_client, frames, check=graph.check)
+            for a, b in zip(got, reference[0], strict=True):
+                np.testing.assert_array_equal(a.track_ids, b.track_ids)
+                assert [m["counts"] for m in a.masks] == [m["counts"] for m in b.masks]
+    finally:
+        composed_client.destroy_node()
+    log = graph.text()
+    assert "process has died" not in log, log
+    assert len(re.findall(r"\[composed_nodes-\d+\]: process has finished cleanly", log)) == 1, log

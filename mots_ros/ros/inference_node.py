@@ -179,8 +179,12 @@ class InferenceLogic:
 
     def publish(self, detections) -> None:
         for det in detections:
-            self.pub.publish(detections_to_msg(det, self.headers.pop(det.frame)))
+            self.deliver(detections_to_msg(det, self.headers.pop(det.frame)))
             self.stats.published()
+
+    def deliver(self, msg: Detections) -> None:
+        """Send one frame's detections (in :mod:`~mots_ros.ros.composed_nodes` also to the tracker by a call)."""
+        self.pub.publish(msg)
 
     def on_flush(self, request, response):
         n = len(self.headers)

@@ -4,11 +4,15 @@ stopped cleanly on Ctrl-C. Also used by `mots demo`, `mots bag evaluate` and the
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+
+import yaml
 
 from mots_ros import MotsError
 
@@ -38,6 +42,7 @@ class LaunchArgs:
     use_sim_time: bool = False
     rviz: bool = False
     lifecycle: bool = False  # managed nodes (--lifecycle), configured and activated by ros2 lifecycle set
+    composed: bool = False  # both nodes in one process (composed_nodes): detections handed over by a call
     params_file: str = ""  # empty: config/tracker.yaml
     respawn: bool = False  # start a node again RESPAWN_DELAY s after it exits (not on a stop)
     extra_params: list = field(default_factory=list)  # further parameter files, applied after params_file
@@ -50,28 +55,56 @@ def _value(v) -> str:
     return str(v)
 
 
-def node_commands(args: LaunchArgs) -> dict[str, list[str]]:
-    """Command line of each node: ``python -m mots_ros.ros.NODE --ros-args ...``."""
+NODE_NAMES = ("inference_node", "tracker_node")
+COMPOSED = "composed_nodes"  # the process of both nodes with composed:=true
+
+
+def node_commands(args: LaunchArgs, overrides_dir: str | None = None) -> dict[str, list[str]]:
+    """Command line of each process: ``python -m mots_ros.ros.NODE --ros-args ...``. With ``composed`` one
+    process of both nodes: ``-p`` would reach both, so each node's own values go into a node-keyed parameter
+    file written to ``overrides_dir`` (a MotsError without one)."""
     params = args.params_file or share_path("config/tracker.yaml")
     for path in (params, *args.extra_params):
         if not os.path.isfile(path):
             raise MotsError(f"{path}: parameter file not found")
-    commands = {}
-    for name in ("inference_node", "tracker_node"):
-        cmd = [sys.executable, "-m", f"mots_ros.ros.{name}", *(["--lifecycle"] if args.lifecycle else []),
-               "--ros-args", "-r", f"__node:={name}",
-               "--params-file", params]
-        for extra in args.extra_params:
-            cmd += ["--params-file", extra]
-        if args.namespace:
-            cmd += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
-        cmd += ["-r", f"image:={args.camera_topic}", "-p", f"use_sim_time:={_value(args.use_sim_time)}"]
-        given = {"model_type": args.model, "device": args.device,
-                 **({"checkpoint": args.checkpoint} if args.checkpoint else {})} if name == "inference_node" else {}
-        for key, value in {**given, **args.overrides.get(name, {})}.items():
-            cmd += ["-p", f"{key}:={_value(value)}"]
-        commands[name] = cmd
-    return commands
+    values = {name: {**({"model_type": args.model, "device": args.device,
+                         **({"checkpoint": args.checkpoint} if args.checkpoint else {})}
+                        if name == "inference_node" else {}), **args.overrides.get(name, {})}
+              for name in NODE_NAMES}
+    if not args.composed:
+        return {name: _command(name, args, [params, *args.extra_params], values[name], rename=True)
+                for name in NODE_NAMES}
+    if overrides_dir is None:
+        raise MotsError("composed nodes: a folder for their parameter file is needed")
+    path = os.path.join(overrides_dir, "composed_parameters.yaml")
+    with open(path, "w") as fh:
+        yaml.safe_dump({f"/**/{name}": {"ros__parameters": _nested(v)} for name, v in values.items()}, fh)
+    return {COMPOSED: _command(COMPOSED, args, [params, *args.extra_params, path], {}, rename=False)}
+
+
+def _command(module: str, args: LaunchArgs, params_files: list[str], values: dict, rename: bool) -> list[str]:
+    cmd = [sys.executable, "-m", f"mots_ros.ros.{module}", *(["--lifecycle"] if args.lifecycle else []),
+           "--ros-args", *(["-r", f"__node:={module}"] if rename else [])]
+    for path in params_files:
+        cmd += ["--params-file", path]
+    if args.namespace:
+        cmd += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+    cmd += ["-r", f"image:={args.camera_topic}", "-p", f"use_sim_time:={_value(args.use_sim_time)}"]
+    for key, value in values.items():
+        cmd += ["-p", f"{key}:={_value(value)}"]
+    return cmd
+
+
+def _nested(values: dict) -> dict:
+    """``{"car.keep_alive": 3}`` as the parameter file's ``{"car": {"keep_alive": 3}}``."""
+    out: dict = {}
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
 
 
 def ros_environment(env: dict | None = None) -> dict:
@@ -89,14 +122,16 @@ class Graph:
 
     def __init__(self, args: LaunchArgs, log_dir: str | None = None, grace: float = 10.0):
         self.args, self.log_dir, self.grace = args, log_dir, grace
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen] = {}  # process name (a node's, or COMPOSED) -> process
+        self.tmp = None  # the composed nodes' parameter file's folder
         self.logs: dict[str, str] = {}
         self.respawns: dict[str, int] = {}  # node -> times respawned
         self._died: dict[str, float] = {}  # node -> when it was seen dead, waiting for its respawn
 
     def start(self) -> "Graph":
         env = ros_environment()
-        commands = node_commands(self.args)
+        self.tmp = tempfile.mkdtemp(prefix="mots_launch_") if self.args.composed else None
+        commands = node_commands(self.args, self.tmp)
         if self.args.rviz:
             from shutil import which
 
@@ -161,6 +196,8 @@ class Graph:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
         return {name: p.returncode for name, p in self.procs.items()}
 
     def __enter__(self) -> "Graph":
@@ -186,7 +223,7 @@ def launch(args: LaunchArgs) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored (a background job)
         signal.signal(sig, on_signal)
     graph = Graph(args).start()
-    for name, cmd in node_commands(args).items():
+    for name, cmd in graph.commands.items():
         print(f"mots launch: started {name} (pid {graph.procs[name].pid}): {' '.join(cmd)}", flush=True)
     while not requested:
         try:

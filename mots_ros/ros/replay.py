@@ -77,8 +77,9 @@ class Replayer(Node):
     / ``instance_image``) in ``namespace``. Create after :func:`init`."""
 
     def __init__(self, camera_topic: str = "/camera/image_raw", namespace: str = "", overlay: bool = False,
-                 instance_image: bool = False, transport: str = "raw"):
+                 instance_image: bool = False, transport: str = "raw", composed: bool = False):
         super().__init__("mots_replay")
+        self.composed = composed  # the nodes of composed_nodes: no detections topic between them
         compressed = transport == "compressed"
         self.camera_topic = camera_topic + "/compressed" if compressed else camera_topic  # the topic published
         self.namespace = namespace
@@ -154,12 +155,13 @@ class Replayer(Node):
 
     def wait_for_graph(self, timeout: float = 120.0, check=None) -> None:
         """Until the inference node subscribes the camera topic (its model is loaded), the tracker publishes and
-        the detections topic between them has both ends."""
+        the detections topic between them has both ends (composed nodes: its publisher)."""
         tracks, detections = _topic(self.namespace, "tracks"), _topic(self.namespace, "detections")
         readers = 2 if self._overlay else 1  # the tracker node takes camera images while the overlay is watched
         self.spin_until(lambda: self.count_subscribers(self.camera_topic) >= readers
                         and self.count_publishers(tracks) > 0
-                        and self.count_publishers(detections) > 0 and self.count_subscribers(detections) > 0
+                        and self.count_publishers(detections) > 0
+                        and (self.composed or self.count_subscribers(detections) > 0)
                         and self.flush_client.service_is_ready(), timeout,
                         f"the nodes ({self.camera_topic} subscriber, {detections} publisher and subscriber, "
                         f"{tracks} publisher)", check)
@@ -176,8 +178,8 @@ class Replayer(Node):
         (``diagnostics_period`` 0) are taken as matched."""
         ns = self.namespace.strip("/")
         name = (lambda n: f"{ns}/{n}: frames") if ns else (lambda n: f"{n}: frames")
-        wanted = {(name("inference_node"), "image_publishers"), (name("inference_node"), "detections_subscribers"),
-                  (name("tracker_node"), "detections_publishers")}
+        wanted = {(name("inference_node"), "image_publishers")} | (set() if self.composed else {
+            (name("inference_node"), "detections_subscribers"), (name("tracker_node"), "detections_publishers")})
         self._diagnostics.clear()
         start = time.monotonic()
         self.spin_until(lambda: all(int(self._diagnostics.get(n, {}).get(k, 0)) > 0 for n, k in wanted)

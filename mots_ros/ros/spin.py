@@ -1,4 +1,5 @@
-"""The ``main`` of both nodes: build, spin until Ctrl-C, clean up; a start-up error is logged and exits 1."""
+"""The ``main`` of the node processes (one node each, or both in one: :mod:`mots_ros.ros.composed_nodes`): build,
+spin until Ctrl-C, clean up; a start-up error is logged and exits 1."""
 from __future__ import annotations
 
 import faulthandler
@@ -66,7 +67,12 @@ def _stop_watchdog(name: str, seconds: float = STOP_S) -> None:
 def run_node(node_class, name: str, args=None) -> NoReturn:
     """Run the node until Ctrl-C, then end the process at once with the status (0, or 1 for a start-up error):
     see :func:`_end_process`."""
-    _end_process(_run(node_class, name, args))
+    run_nodes(lambda: [node_class()], name, args)
+
+
+def run_nodes(make_nodes, name: str, args=None) -> NoReturn:
+    """:func:`run_node` for the nodes ``make_nodes()`` returns, spun by one executor in this process."""
+    _end_process(_run(make_nodes, name, args))
 
 
 def _end_process(status: int) -> NoReturn:
@@ -86,16 +92,17 @@ def _end_process(status: int) -> NoReturn:
     os._exit(status)
 
 
-def _run(node_class, name: str, args=None) -> int:
+def _run(make_nodes, name: str, args=None) -> int:
     interrupts = _Interrupts()
     signal.signal(signal.SIGINT, interrupts)
     _stop_watchdog(name)
     middleware.configure()
     rclpy.init(args=args)
     try:
-        node = node_class()
+        nodes = make_nodes()
         executor = SingleThreadedExecutor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         interrupts.starting = False
     except (MotsError, ValueError) as e:  # missing checkpoint, bad parameter value
         rclpy.logging.get_logger(name).fatal(str(e))
@@ -120,7 +127,8 @@ def _run(node_class, name: str, args=None) -> int:
     finally:
         with _bounded(CLEANUP_S, name):
             executor.shutdown()
-            node.destroy_node()
+            for node in nodes:
+                node.destroy_node()
             rclpy.try_shutdown()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Python resets its handlers at exit: a late SIGINT would kill
     return 0

@@ -52,6 +52,7 @@ class TrackerLogic:
     def declare(self) -> None:
         declare_all(self, TRACKER)
         self.tracker = None
+        self.active = False
         self.detections_sub = None
         self.image_sub = None  # subscribed only while someone watches the overlay (no image traffic otherwise)
         self.entities = []  # what configure made, destroyed on cleanup
@@ -77,22 +78,30 @@ class TrackerLogic:
         self.live = {c: 0 for c in CLASSES}  # tracks per class in the last published frame
         diagnostics = Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
                                   lambda: {"live_tracks": ", ".join(f"{c} {n}" for c, n in self.live.items()),
-                                           "detections_publishers": self.detections_sub.get_publisher_count()
-                                           if self.detections_sub is not None else 0})
+                                           "detections_publishers": self.detections_publishers()})
         self.entities += [self.tracks_pub, self.instance_pub, self.overlay_pub, self.dropped_pub,
                           *diagnostics.entities, self.create_service(Trigger, "~/reset", self.on_reset)]
 
     def activate(self) -> None:
         """Take detections (and camera images while the overlay is watched)."""
-        self.detections_sub = self.create_subscription(Detections, "detections", self.on_detections, 10)
+        self.detections_sub = self.subscribe_detections()
         self.image_timer = self.create_timer(0.5, self.update_image_subscription)
+        self.active = True
         self.update_image_subscription()
+
+    def subscribe_detections(self):
+        """The subscription of the ``detections`` topic (none in :mod:`~mots_ros.ros.composed_nodes`)."""
+        return self.create_subscription(Detections, "detections", self.on_detections, 10)
+
+    def detections_publishers(self) -> int:
+        return self.detections_sub.get_publisher_count() if self.detections_sub is not None else 0
 
     def deactivate(self) -> None:
         """Take no more detections or images."""
-        if self.detections_sub is not None:
-            destroy(self, [self.detections_sub, self.image_timer] + ([self.image_sub] if self.image_sub else []))
+        if self.active:
+            destroy(self, [e for e in (self.detections_sub, self.image_timer, self.image_sub) if e is not None])
             self.detections_sub = self.image_sub = None
+            self.active = False
             self.images.clear()
 
     def cleanup(self) -> None:
@@ -113,7 +122,7 @@ class TrackerLogic:
         return SetParametersResult(successful=True)
 
     def update_image_subscription(self) -> None:
-        watched = self.detections_sub is not None and self.overlay_pub.get_subscription_count() > 0
+        watched = self.active and self.overlay_pub.get_subscription_count() > 0
         if watched and self.image_sub is None:
             # depth 5: images only wait here for their detections (lookahead), none may be lost while drawing
             self.image_sub = self.create_subscription(self.image_type, self.image_topic, self.on_image,
