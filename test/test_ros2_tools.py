@@ -404,7 +404,7 @@ def test_composed_lifecycle_nodes_with_ros2_launch(ros2_tools, client, frames, r
     ros2 = Ros2(_pip_env(ros2_tools))
     for other in list(Launched.running):  # this graph alone in the domain (see the lifecycle test above)
         other.stop()
-    composed_client = replay.Replayer(overlay=False, composed=True)
+    client.composed = True  # no detections topic between the nodes
     try:
         with Launched(ros2, tmp_path / "launch.log", "device:=cpu", "composed:=true", "lifecycle:=true") as graph, \
                 _daemon(ros2):
@@ -414,13 +414,13 @@ def test_composed_lifecycle_nodes_with_ros2_launch(ros2_tools, client, frames, r
                 for transition in ("configure", "activate"):
                     said = ros2("lifecycle", "set", f"/{node}", transition, timeout=120)
                     assert "Transitioning successful" in said, graph.report(said)
-            composed_client.wait_for_graph(check=graph.check)
-            got = _replay(composed_client, frames, check=graph.check)
+            client.wait_for_graph(check=graph.check)
+            got = _replay(client, frames, check=graph.check)
             for a, b in zip(got, reference[0], strict=True):
                 np.testing.assert_array_equal(a.track_ids, b.track_ids)
                 assert [m["counts"] for m in a.masks] == [m["counts"] for m in b.masks]
     finally:
-        composed_client.destroy_node()
+        client.composed = False
     log = graph.text()
     assert "process has died" not in log, log
     assert len(re.findall(r"\[composed_nodes-\d+\]: process has finished cleanly", log)) == 1, log
