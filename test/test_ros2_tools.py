@@ -257,7 +257,7 @@ def launched(setup_env, client, reference, tmp_path_factory):
 def test_pkg_executables_and_interfaces(setup_env):
     ros2 = Ros2(setup_env)
     assert ros2("pkg", "executables", "mots_ros").split() == \
-        ["mots_ros", "inference_node", "mots_ros", "mots", "mots_ros", "tracker_node"]
+        ["mots_ros", "composed_nodes", "mots_ros", "inference_node", "mots_ros", "mots", "mots_ros", "tracker_node"]
     for name in MESSAGES:
         shown = ros2("interface", "show", f"mots_ros/msg/{name}")
         for line in (REPO / "msg" / f"{name}.msg").read_text().splitlines():
