@@ -38,3 +38,14 @@ def test_vote_weights_ship_with_their_tuned_vote_linker():
     assert model.past_frames == 1 and model.offset_head is not None
     model.clustering = load_cluster_config(VOTES_TRACKER)  # its clustering uses the centre votes
     assert model.clustering.features == "both" and load_tracker_config(VOTES_TRACKER).linker == "votes"
+
+
+def test_fast_pixel_weights_ship_with_their_tuned_file():
+    from mots_ros.engine.build import SEPARABLE_CHECKPOINT, SEPARABLE_TRACKER
+    from mots_ros.tracking.cluster import load_cluster_config
+
+    assert os.path.getsize(SEPARABLE_CHECKPOINT) <= 20 * 1024 * 1024
+    model = build_from_checkpoint(SEPARABLE_CHECKPOINT, model_type="pixel_embedding")
+    assert model.config["separable"] and model.config["output_stride"] == 8
+    clustering = load_cluster_config(SEPARABLE_TRACKER)
+    assert clustering.subsample == 1 and load_tracker_config(SEPARABLE_TRACKER).linker == "clusters"

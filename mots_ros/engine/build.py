@@ -18,6 +18,9 @@ PIXEL_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_tracker_demo.yaml") 
 # the pixel model with space-time votes (thesis 6.3) and its tuned clustering + vote linker (`--checkpoint`)
 VOTES_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "pixel_votes_demo.pt")
 VOTES_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_votes_tracker_demo.yaml")
+# the fast pixel model (separable convolutions, output stride 8; issue 12's speed goal) and its tuned file
+SEPARABLE_CHECKPOINT = os.path.join(PACKAGE_DIR, "weights", "pixel_separable_demo.pt")
+SEPARABLE_TRACKER = os.path.join(PACKAGE_DIR, "weights", "pixel_separable_tracker_demo.yaml")
 # family -> (checkpoint, tuned parameter file) shipped in mots_ros/weights
 DEMO_WEIGHTS = {"trackrcnn": (DEMO_CHECKPOINT, DEMO_TRACKER), "pixel_embedding": (PIXEL_CHECKPOINT, PIXEL_TRACKER)}
 DEMO_MODELS = tuple(DEMO_WEIGHTS)
