@@ -280,6 +280,8 @@ def test_configs_build_and_kitti_schedule_is_the_thesis():
     fast = build_pixel_embedding(**model)
     assert fast.output_stride == 8 and fast.config["separable"]
     assert sum(p.numel() for p in fast.parameters()) < sum(p.numel() for p in net.parameters())
+    stage2, _, _ = load_config(str(config / "pixel_embedding_small_separable_stage2.yaml"))
+    assert stage2.pop("arch") == "pixel_embedding" and stage2 == model  # --init from stage 1 loads every tensor
     model, train, _ = load_config(str(config / "pixel_embedding_kitti.yaml"))
     assert (model["backbone"], model["margin"], model["embedding_weight"], model["samples"]) == \
         ("resnet101", 8.0, 0.1, 5000)
