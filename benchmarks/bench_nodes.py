@@ -64,8 +64,8 @@ def main() -> int:
                     help="the DDS settings of this process, the camera publisher: Fast DDS defaults (a camera "
                          "driver as users run it) or the nodes' profile config/fastdds.xml")
     ap.add_argument("--launch", nargs="+", default=["separate", "composed"], choices=("separate", "composed"),
-                    help="the node graphs to measure one after the other: separate processes (the default launch) "
-                         "and/or composed_nodes (composed:=true)")
+                    help="the node graphs to measure: separate processes (the default launch) and/or composed_nodes "
+                         "(composed:=true); both: each in fresh processes, interleaved")
     ap.add_argument("--json", help="write the per-frame figures of the run here (used by the interleaved runs)")
     args = ap.parse_args()
     if len(set(args.launch)) > 1:
@@ -124,78 +124,67 @@ def main() -> int:
             paired_core_ms.append(core_step(stream, tracker, i)[0])
             yield message(i, t0)
 
-    def through_nodes(composed: bool) -> dict:
-        """The paired run and the real-time runs through one graph (separate or composed nodes)."""
-        paired_core_ms.clear()
-        la = LaunchArgs(extra_params=[DEMO_TRACKER], composed=composed, overrides={"inference_node": {
-            "lookahead": 0, "device": args.device, "image_qos": args.qos, "input_min_size": args.input_size[0],
-            "input_max_size": args.input_size[1]}})
-        os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)  # the nodes choose their own DDS settings
-        with Graph(la, log_dir=os.path.join(tmp, "logs", "composed" if composed else "separate")) as graph:
-            if args.camera == "default":  # a user's setting: middleware.configure leaves this process at the defaults
-                os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "DEFAULT"
-            replay.init()
-            client = replay.Replayer(composed=composed)
-            client.wait_for_graph(check=graph.check)
-            client.replay((message(i, 10 ** 18) for i in range(len(images))), check=graph.check)  # warm-up
-            client.result = replay.ReplayResult()
-            fast = client.replay(paired(client, 11 * 10 ** 17, graph.check), check=graph.check, one_at_a_time=True)
-            realtime = {}
-            for k, rate in enumerate(args.rates):
-                client.result = replay.ReplayResult()
-                realtime[rate] = client.replay((message(i, (12 + k) * 10 ** 17, rate) for i in range(len(images))),
-                                               realtime=True, check=graph.check).transport()
-            client.destroy_node()
-            rclpy.try_shutdown()
-        node_ms = np.asarray(fast.latencies) * 1000
-        return {"node_ms": node_ms, "paired_core_ms": list(paired_core_ms), "realtime": realtime,
-                "overhead_ms": node_ms - np.asarray(paired_core_ms), "taken_ms": np.asarray(fast.taken_latencies) * 1000}
-
+    mode = args.launch[0]
     paired_core_ms = []
-    runs = {mode: through_nodes(mode == "composed") for mode in args.launch}
+    la = LaunchArgs(extra_params=[DEMO_TRACKER], composed=mode == "composed", overrides={"inference_node": {
+        "lookahead": 0, "device": args.device, "image_qos": args.qos, "input_min_size": args.input_size[0],
+        "input_max_size": args.input_size[1]}})
+    with Graph(la, log_dir=os.path.join(tmp, "logs")) as graph:  # the nodes choose their own DDS settings
+        if args.camera == "default":  # a user's setting: middleware.configure leaves this process at the defaults
+            os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "DEFAULT"
+        replay.init()
+        client = replay.Replayer(composed=la.composed)
+        client.wait_for_graph(check=graph.check)
+        client.replay((message(i, 10 ** 18) for i in range(len(images))), check=graph.check)  # warm-up
+        client.result = replay.ReplayResult()
+        fast = client.replay(paired(client, 11 * 10 ** 17, graph.check), check=graph.check, one_at_a_time=True)
+        realtime = {}
+        for k, rate in enumerate(args.rates):
+            client.result = replay.ReplayResult()
+            realtime[rate] = client.replay((message(i, (12 + k) * 10 ** 17, rate) for i in range(len(images))),
+                                           realtime=True, check=graph.check).transport()
+        client.destroy_node()
+        rclpy.try_shutdown()
+
+    core_mean = float(np.mean(paired_core_ms))
+    node_ms = np.asarray(fast.latencies) * 1000
+    overhead_ms = node_ms - np.asarray(paired_core_ms)
+    taken_ms = np.asarray(fast.taken_latencies) * 1000
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({mode: {k: np.asarray(v).tolist() for k, v in run.items() if k != "realtime"}
-                       for mode, run in runs.items()}, fh)
-
+            json.dump({mode: {"node_ms": node_ms.tolist(), "paired_core_ms": paired_core_ms,
+                              "overhead_ms": overhead_ms.tolist(), "taken_ms": taken_ms.tolist()}}, fh)
+    overhead, lo, hi = bootstrap_p50(overhead_ms)
     n_det = np.mean([len(d) for d in dets])
     size = "the checkpoint's" if args.input_size[0] <= 0 else "x".join(map(str, args.input_size))
     print(f"{args.frames} frames 1242x375, model input size {size}, {n_det:.1f} detections/frame, device "
-          f"{args.device}, lookahead 0, camera publisher with {args.camera} DDS settings\n")
-    print(f"{'':48s} {'p50 ms':>8s} {'p95 ms':>8s}")
+          f"{args.device}, lookahead 0, camera publisher with {args.camera} DDS settings, {mode} nodes\n")
+    print(f"{'':44s} {'p50 ms':>8s} {'p95 ms':>8s}")
     rows = [("core (model + tracker), separate run", core_ms),
-            ("conversions (timed in process)", conv_ms),
+            ("core, paired with the node run", paired_core_ms),
+            ("nodes: image -> tracks latency", node_ms),
+            ("overhead per frame (nodes - paired core)", overhead_ms),
+            ("  of it: image hop + ack (-> image_taken)", taken_ms),
+            ("  of it: conversions (timed in process)", conv_ms),
             ("compressed camera: + jpeg decode (in process)", jpeg_ms)]
-    for mode, run in runs.items():
-        rows += [(f"{mode} nodes: core, paired with the node run", run["paired_core_ms"]),
-                 (f"{mode} nodes: image -> tracks latency", run["node_ms"]),
-                 (f"{mode} nodes: overhead (latency - paired core)", run["overhead_ms"]),
-                 (f"{mode} nodes: of it image hop + ack", run["taken_ms"])]
     for name, values in rows:
-        print(f"{name:48s} {np.percentile(values, 50):8.2f} {np.percentile(values, 95):8.2f}")
-    ok, overheads = True, {}
-    for mode, run in runs.items():
-        overhead = overheads[mode] = float(np.percentile(run["overhead_ms"], 50))
-        boot = np.random.default_rng(0).choice(run["overhead_ms"], (2000, len(run["overhead_ms"])))
-        lo, hi = np.percentile(np.median(boot, axis=1), [2.5, 97.5])
-        print(f"\n{mode} nodes: overhead per frame (p50 of latency - core, frame by frame): {overhead:.1f} ms, "
-              f"95 % interval {lo:.1f}..{hi:.1f} ms (goal <= {GOAL_MS:.0f} ms: "
-              f"{'met' if overhead <= GOAL_MS else 'MISSED'}); ratio nodes/core "
-              f"{np.median(run['node_ms']) / np.median(run['paired_core_ms']):.3f}")
-        ok &= overhead <= GOAL_MS
-        core_mean = float(np.mean(run["paired_core_ms"]))
-        for rate, r in run["realtime"].items():
-            keeps_up = core_mean < 1000 / rate
-            lat = (f"latency p50 {r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms" if r["received"]
-                   else "nothing received")
-            print(f"  at {rate:g} Hz: published {r['published']}, received {r['received']}, dropped {r['dropped']}; "
-                  f"{lat}; the model {'keeps up' if keeps_up else 'does NOT keep up'} (core mean {core_mean:.0f} ms "
-                  f"vs {1000 / rate:.0f} ms){': goal met' if keeps_up and not r['dropped'] else ''}"
-                  f"{': goal MISSED' if keeps_up and r['dropped'] else ''}")
-            ok &= r["dropped"] == 0 or not keeps_up
-    if {"separate", "composed"} <= set(overheads):
-        print(f"\ncomposed - separate overhead p50: {overheads['composed'] - overheads['separate']:+.1f} ms")
+        print(f"{name:44s} {np.percentile(values, 50):8.2f} {np.percentile(values, 95):8.2f}")
+    print(f"\nnode overhead per frame (p50 of latency - core, frame by frame): {overhead:.1f} ms, 95 % interval "
+          f"{lo:.1f}..{hi:.1f} ms "
+          f"(goal <= {GOAL_MS:.0f} ms: {'met' if overhead <= GOAL_MS else 'MISSED'}); "
+          f"ratio nodes/core {np.median(node_ms) / np.median(paired_core_ms):.3f}")
+    ok = overhead <= GOAL_MS
+    for rate, r in realtime.items():
+        keeps_up = core_mean < 1000 / rate
+        lat = (f"latency p50 {r['latency_ms_p50']:.1f} ms, p95 {r['latency_ms_p95']:.1f} ms" if r["received"]
+               else "nothing received")
+        print(f"at {rate:g} Hz: published {r['published']}, received {r['received']}, dropped {r['dropped']}; {lat}; "
+              f"the model {'keeps up' if keeps_up else 'does NOT keep up'} (core mean {core_mean:.0f} ms vs "
+              f"{1000 / rate:.0f} ms){': goal met' if keeps_up and not r['dropped'] else ''}"
+              f"{': goal MISSED' if keeps_up and r['dropped'] else ''}")
+        ok &= r["dropped"] == 0 or not keeps_up
     return 0 if ok else 1
+
 
 def bootstrap_p50(values, seed: int = 0) -> tuple[float, float, float]:
     """p50 of ``values`` and the 95 % bootstrap interval of it."""

@@ -151,3 +151,15 @@ def test_composed_nodes_in_the_launch_file_and_the_pip_launcher(tmp_path):
     assert yaml.safe_load(open(files[1])) == {
         "/**/inference_node": {"ros__parameters": {"model_type": "auto", "device": "cpu", "image_qos": "reliable"}},
         "/**/tracker_node": {"ros__parameters": {"car": {"keep_alive": 3}}}}
+
+
+def test_a_composed_graph_with_a_missing_parameter_file_leaves_no_folder(tmp_path, monkeypatch):
+    import pytest
+
+    from mots_ros import MotsError
+    from mots_ros.ros.launcher import Graph
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with pytest.raises(MotsError, match="nope.yaml: parameter file not found"):
+        Graph(LaunchArgs(composed=True, params_file=str(tmp_path / "nope.yaml"))).start()
+    assert list(tmp_path.iterdir()) == []

@@ -67,10 +67,7 @@ def node_commands(args: LaunchArgs, overrides_dir: str | None = None) -> dict[st
     for path in (params, *args.extra_params):
         if not os.path.isfile(path):
             raise MotsError(f"{path}: parameter file not found")
-    values = {name: {**({"model_type": args.model, "device": args.device,
-                         **({"checkpoint": args.checkpoint} if args.checkpoint else {})}
-                        if name == "inference_node" else {}), **args.overrides.get(name, {})}
-              for name in NODE_NAMES}
+    values = {name: {**_launch_values(args, name), **args.overrides.get(name, {})} for name in NODE_NAMES}
     if not args.composed:
         return {name: _command(name, args, [params, *args.extra_params], values[name], rename=True)
                 for name in NODE_NAMES}
@@ -80,6 +77,14 @@ def node_commands(args: LaunchArgs, overrides_dir: str | None = None) -> dict[st
     with open(path, "w") as fh:
         yaml.safe_dump({f"/**/{name}": {"ros__parameters": _nested(v)} for name, v in values.items()}, fh)
     return {COMPOSED: _command(COMPOSED, args, [params, *args.extra_params, path], {}, rename=False)}
+
+
+def _launch_values(args: LaunchArgs, name: str) -> dict:
+    """The parameters the launch arguments give node ``name`` (the inference node's model, device, checkpoint)."""
+    if name != "inference_node":
+        return {}
+    return {"model_type": args.model, "device": args.device, **({"checkpoint": args.checkpoint} if args.checkpoint
+                                                                 else {})}
 
 
 def _command(module: str, args: LaunchArgs, params_files: list[str], values: dict, rename: bool) -> list[str]:
@@ -131,7 +136,11 @@ class Graph:
     def start(self) -> "Graph":
         env = ros_environment()
         self.tmp = tempfile.mkdtemp(prefix="mots_launch_") if self.args.composed else None
-        commands = node_commands(self.args, self.tmp)
+        try:
+            commands = node_commands(self.args, self.tmp)
+        except MotsError:  # a missing parameter file: nothing started, nothing left behind
+            self._remove_tmp()
+            raise
         if self.args.rviz:
             from shutil import which
 
@@ -196,9 +205,12 @@ class Graph:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        self._remove_tmp()
+        return {name: p.returncode for name, p in self.procs.items()}
+
+    def _remove_tmp(self) -> None:
         if self.tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return {name: p.returncode for name, p in self.procs.items()}
 
     def __enter__(self) -> "Graph":
         return self.start()

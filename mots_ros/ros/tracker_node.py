@@ -78,7 +78,8 @@ class TrackerLogic:
         self.live = {c: 0 for c in CLASSES}  # tracks per class in the last published frame
         diagnostics = Diagnostics(self, self.stats, self.params["diagnostics_period"], self.params["latency_warn_ms"],
                                   lambda: {"live_tracks": ", ".join(f"{c} {n}" for c, n in self.live.items()),
-                                           "detections_publishers": self.detections_publishers()})
+                                           "detections_publishers": self.detections_sub.get_publisher_count()
+                                           if self.detections_sub is not None else 0})
         self.entities += [self.tracks_pub, self.instance_pub, self.overlay_pub, self.dropped_pub,
                           *diagnostics.entities, self.create_service(Trigger, "~/reset", self.on_reset)]
 
@@ -92,9 +93,6 @@ class TrackerLogic:
     def subscribe_detections(self):
         """The subscription of the ``detections`` topic (none in :mod:`~mots_ros.ros.composed_nodes`)."""
         return self.create_subscription(Detections, "detections", self.on_detections, 10)
-
-    def detections_publishers(self) -> int:
-        return self.detections_sub.get_publisher_count() if self.detections_sub is not None else 0
 
     def deactivate(self) -> None:
         """Take no more detections or images."""
