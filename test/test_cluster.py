@@ -222,3 +222,44 @@ def test_centre_parameters_parse_dump_and_refuse_bad_values():
         cluster_from_dict({"features": "votes"}, "f.yaml: ")
     with pytest.raises(MotsError, match="clustering.centre_scale: expected a float >= 0, got 16 .write it"):
         cluster_from_dict({"centre_scale": 16})
+
+
+def test_selection_epsilon_keeps_an_object_whole_that_a_small_minimum_size_would_cut():
+    """Two halves of one car whose embeddings lie 2 apart: with a small minimum size HDBSCAN makes each half a
+    cluster; a selection epsilon of 3 keeps the car whole, and the other car, 8 away, still apart."""
+    halves = {"car_left": (1, slice(2, 10), slice(2, 6), [8.0, 0, 0, 0]),
+              "car_right": (1, slice(2, 10), slice(6, 10), [8.0, 2.0, 0, 0]),
+              "car_b": BLOBS["car_b"]}
+    probs, emb = outputs(halves)
+    config = ClusterConfig(position_scale=0.0)
+    config.car.min_cluster_size = 100
+    assert len(run(probs, emb, config)) == 3
+    config.car.selection_epsilon = 3.0
+    det = run(probs, emb, config)
+    assert len(det) == 2
+    masks = rle.decode(det.masks).transpose(2, 0, 1).astype(bool)[:, ::S, ::S]
+    assert any(m[2:10, 2:10].sum() >= 0.9 * 64 and not m[:, 18:].any() for m in masks)  # the whole left car
+
+
+def test_selection_epsilon_parses_dumps_and_refuses_bad_values():
+    from mots_ros import MotsError
+    from mots_ros.tracking.cluster import cluster_from_dict, cluster_params, dump_cluster_config
+
+    config = cluster_from_dict({"pedestrian": {"min_cluster_size": 300, "selection_epsilon": 2.5}})
+    assert (config.pedestrian.min_cluster_size, config.pedestrian.selection_epsilon) == (300, 2.5)
+    assert config.car.selection_epsilon == 0.0 and config.pedestrian.min_samples == 5  # defaults kept
+    assert cluster_params(config)["pedestrian.selection_epsilon"] == 2.5  # what the inference node declares
+    assert cluster_from_dict(_nested_dump(dump_cluster_config(config))) == config
+    with pytest.raises(MotsError, match=r"f.yaml: clustering.car.selection_epsilon: expected a float >= 0, got -1.0"):
+        cluster_from_dict({"car": {"selection_epsilon": -1.0}}, "f.yaml: ")
+    with pytest.raises(MotsError, match="clustering.car.selection_epsilon: expected a float >= 0, got 2 .write it"):
+        cluster_from_dict({"car": {"selection_epsilon": 2}})
+    with pytest.raises(MotsError, match="clustering.car: expected min_samples, min_cluster_size, selection_epsilon"):
+        cluster_from_dict({"car": {"epsilon": 2.0}})
+
+
+def _nested_dump(text: str) -> dict:
+    """The clustering mapping of a dumped ``/**/inference_node`` section."""
+    import yaml
+
+    return yaml.safe_load(text)["/**/inference_node"]["ros__parameters"]["clustering"]

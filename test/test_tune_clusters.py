@@ -67,6 +67,8 @@ def test_clustering_trials_start_at_the_thesis_defaults(tmp_path):
     assert trials[0] == ClusterConfig() and trials == sample_clusterings(200, seed=3)
     assert all(2 <= t.car.min_samples <= 40 and 50 <= t.pedestrian.min_cluster_size <= 3000 for t in trials)
     assert {t.upsampling for t in trials} == {"nearest", "bilinear"}
+    eps = [getattr(t, c).selection_epsilon for t in trials[1:] for c in ("car", "pedestrian")]
+    assert 0.3 < eps.count(0.0) / len(eps) < 0.7 and all(e == 0 or 0.25 <= e <= 8 for e in eps) and max(eps) > 4
     scales = [t.position_scale for t in trials[1:]]
     assert 0.0 in scales and all(s == 0 or 1 <= s <= 128 for s in scales) and max(scales) > 32
     common = [(t.position_scale, t.upsampling, t.single_cluster) for t in trials]

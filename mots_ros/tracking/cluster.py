@@ -3,7 +3,9 @@ scaled pixel positions), nearest-neighbour upsampling, one detection per cluster
 
 For each class c, the output pixels whose most likely class is c are clustered with HDBSCAN (``hdbscan`` package;
 k = ``min_samples``, ``min_cluster_size`` given in full-resolution pixels and divided by the image area one output
-pixel covers). Noise pixels belong to no instance. Each cluster becomes a mask at image resolution (the output
+pixel covers; ``selection_epsilon``, HDBSCAN's cluster_selection_epsilon, keeps clusters whole that would split
+at a smaller feature distance, so a small minimum size can find far pedestrians without cutting near ones into
+parts). Noise pixels belong to no instance. Each cluster becomes a mask at image resolution (the output
 pixel under each image pixel, so masks are disjoint), its tight box, score = mean class probability over the
 cluster, embedding = the cluster's mean embedding and ``representatives`` = the cluster's ``representatives``
 embeddings nearest that mean (linking compares these across frames).
@@ -54,6 +56,10 @@ class ClassClustering:
 
     min_samples: int = 15  # k: a point needs this many close neighbours not to be pushed away (noise)
     min_cluster_size: int = 250  # smallest object, in pixels at full image resolution
+    selection_epsilon: float = 0.0  # HDBSCAN cluster_selection_epsilon: no split below this feature distance
+
+
+CLASS_FIELDS = ("min_samples", "min_cluster_size", "selection_epsilon")  # the ClassClustering fields
 
 
 @dataclass
@@ -99,6 +105,9 @@ CLUSTER_DESCRIPTIONS = {
     "min_samples": "HDBSCAN k (min_samples) of the class (thesis 6.2.4: 15 cars, 5 pedestrians).",
     "min_cluster_size": "Smallest cluster of the class, in pixels at image resolution (thesis 6.2.4: 250 cars, "
                         "650 pedestrians).",
+    "selection_epsilon": "HDBSCAN cluster_selection_epsilon of the class: clusters that would split at a feature "
+                         "distance below this stay one (0: off), so a small min_cluster_size finds small objects "
+                         "without cutting big ones into pieces.",
 }
 
 
@@ -111,7 +120,7 @@ def cluster_params(config: ClusterConfig) -> dict:
     ``clustering.``."""
     out = {k: getattr(config, k) for k in SHARED_FIELDS}
     for name in CLASS_IDS:
-        out.update({f"{name}.{k}": getattr(getattr(config, name), k) for k in ("min_samples", "min_cluster_size")})
+        out.update({f"{name}.{k}": getattr(getattr(config, name), k) for k in CLASS_FIELDS})
     return out
 
 
@@ -129,21 +138,19 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
     classes = {}
     for name in CLASS_IDS:
         sub = values.get(name, {})
-        if not isinstance(sub, dict) or set(sub) - {"min_samples", "min_cluster_size"}:
-            raise MotsError(f"{where}clustering.{name}: expected min_samples and min_cluster_size, got {sub!r}")
+        if not isinstance(sub, dict) or set(sub) - set(CLASS_FIELDS):
+            raise MotsError(f"{where}clustering.{name}: expected {', '.join(CLASS_FIELDS)}, got {sub!r}")
         base = getattr(default, name)
-        classes[name] = ClassClustering(sub.get("min_samples", base.min_samples),
-                                        sub.get("min_cluster_size", base.min_cluster_size))
+        classes[name] = ClassClustering(*(sub.get(key, getattr(base, key)) for key in CLASS_FIELDS))
         for key in ("min_samples", "min_cluster_size"):
             v = getattr(classes[name], key)
             if not is_count(v):
                 raise MotsError(f"{where}clustering.{name}.{key}: expected an integer >= 1, got {v!r}")
+        _check_float(classes[name].selection_epsilon, f"{where}clustering.{name}.selection_epsilon")
     scales = {}
     for key in ("position_scale", "centre_scale"):
-        scale = scales[key] = values.get(key, getattr(default, key))
-        if isinstance(scale, bool) or not isinstance(scale, float) or not 0 <= scale < float("inf"):
-            hint = " (write it with a decimal point: ROS 2 parameters are typed)" if type(scale) is int else ""
-            raise MotsError(f"{where}clustering.{key}: expected a float >= 0, got {scale!r}{hint}")
+        scales[key] = values.get(key, getattr(default, key))
+        _check_float(scales[key], f"{where}clustering.{key}")
     features = values.get("features", default.features)
     if features not in FEATURES:
         raise MotsError(f"{where}clustering.features: expected one of {', '.join(FEATURES)}, got {features!r}")
@@ -158,6 +165,15 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
         raise MotsError(f"{where}clustering.subsample: expected an integer >= 1, got {subsample!r}")
     return ClusterConfig(classes["car"], classes["pedestrian"], scales["position_scale"], default.representatives,
                          upsampling, single, subsample, features, scales["centre_scale"])
+
+
+def _check_float(value, name: str) -> None:
+    """A MotsError naming ``name`` unless ``value`` is a finite float >= 0."""
+    from mots_ros import MotsError
+
+    if isinstance(value, bool) or not isinstance(value, float) or not 0 <= value < float("inf"):
+        hint = " (write it with a decimal point: ROS 2 parameters are typed)" if type(value) is int else ""
+        raise MotsError(f"{name}: expected a float >= 0, got {value!r}{hint}")
 
 
 def nested(flat: dict) -> dict:
@@ -191,8 +207,10 @@ def dump_cluster_config(config: ClusterConfig) -> str:
         out += [f"      # {CLUSTER_DESCRIPTIONS[key]}", f"      {key}: {text}"]
     for name in CLASS_IDS:
         out.append(f"      {name}:")
-        for key in ("min_samples", "min_cluster_size"):
-            out += [f"        # {CLUSTER_DESCRIPTIONS[key]}", f"        {key}: {getattr(getattr(config, name), key)}"]
+        for key in CLASS_FIELDS:
+            value = getattr(getattr(config, name), key)
+            out += [f"        # {CLUSTER_DESCRIPTIONS[key]}",
+                    f"        {key}: {repr(float(value)) if key == 'selection_epsilon' else value}"]
     return "\n".join(out) + "\n"
 
 
@@ -212,7 +230,8 @@ def cluster_points(features: np.ndarray, params: ClassClustering, cell_area: flo
         return np.full(len(features), -1, np.int64)
     k = max(1, min(params.min_samples, len(features) - 1))
     # a frame often holds one object of a class: HDBSCAN must be allowed to return a single cluster
-    return hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k, allow_single_cluster=True
+    return hdbscan.HDBSCAN(min_cluster_size=size, min_samples=k, allow_single_cluster=True,
+                           cluster_selection_epsilon=float(params.selection_epsilon)
                            ).fit_predict(features).astype(np.int64)
 
 

@@ -16,7 +16,9 @@ compete for boundary pixels). Clustering trials run in parallel (fork workers).
 Clustering search space: position_scale = 0 (p 0.1) or log-uniform in [1, 128] (on held-out frames of the
 first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: their embeddings separate classes
 far better than instances); upsampling nearest or bilinear (p 0.5); single_cluster (p 0.5); per class min_samples
-= log-uniform integer in [2, 40] and min_cluster_size = log-uniform integer in [50, 3000] image pixels. Outputs of a
+= log-uniform integer in [2, 40], min_cluster_size = log-uniform integer in [50, 3000] image pixels and
+selection_epsilon = 0 (p 0.5) or log-uniform in [0.25, 8] (drawn from a stream of its own, so the other values
+of a seed's trials are those of the search without it). Outputs of a
 model with centre votes (thesis 6.3.1) add the features (embedding, centre or both, p 1/3 each; Fig. 6.27) and
 centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings. Fixed
 features (``--features``) hold in every trial, the defaults' included. ``--start FILE`` puts a tuned file's
@@ -76,6 +78,11 @@ def _log_uniform(rng: np.random.Generator, high: float) -> float:
     return float(f"{math.exp(rng.uniform(0, math.log(high))):.4g}")
 
 
+def _epsilon(rng: np.random.Generator) -> float:
+    """A class's selection_epsilon: 0 (p 0.5) or log-uniform in [0.25, 8]."""
+    return 0.0 if rng.random() < 0.5 else float(f"{0.25 * math.exp(rng.uniform(0, math.log(32))):.4g}")
+
+
 def _common(rng: np.random.Generator, centres: bool, features: str | None = None) -> dict:
     """Random values of the :data:`~mots_ros.tracking.cluster.COMMON_FIELDS` (the module docstring's space);
     ``features`` fixes the features (the centre scale is drawn unless they are the embeddings)."""
@@ -97,14 +104,15 @@ def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = Fa
     trial is ``start`` (default: the thesis's defaults), and its group shares its common parameters. All cluster
     with ``subsample``; ``centres``: the outputs hold centre votes, which the features may use; ``features``: every
     trial clusters these (thesis Fig. 6.27 compares them)."""
-    rng = np.random.default_rng(seed)
+    rng, eps_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     default = replace(start or ClusterConfig(), subsample=subsample, features=features or
                       (start.features if start else "embedding"))
     out = [default]
     for start in range(0, n, GROUP):
         common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres, features)
         for _ in range(max(start, 1), min(start + GROUP, n)):
-            car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000)) for _ in range(2))
+            car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000), _epsilon(eps_rng))
+                        for _ in range(2))
             out.append(ClusterConfig(car, ped, **common, subsample=subsample))
     return out
 
@@ -179,8 +187,8 @@ def _row(i: int, clustering: ClusterConfig, best: dict) -> dict:
 
 def clustering_summary(clustering: ClusterConfig) -> str:
     """One line: the chosen clustering parameters."""
-    classes = ", ".join(f"{c} min_samples={getattr(clustering, c).min_samples} min_cluster_size="
-                        f"{getattr(clustering, c).min_cluster_size}" for c in CLASSES)
+    classes = ", ".join(f"{c} " + " ".join(f"{k}={v}" for k, v in asdict(getattr(clustering, c)).items())
+                        for c in CLASSES)
     common = ", ".join(f"{k}={getattr(clustering, k)}" for k in COMMON_FIELDS)
     return f"clustering: {common}, subsample={clustering.subsample}, {classes}"
 
