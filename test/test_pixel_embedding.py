@@ -243,6 +243,23 @@ def test_separable_convolutions_keep_the_outputs_and_cut_the_work():
     assert [t.shape for t in a if t is not None] == [t.shape for t in b if t is not None]
 
 
+def test_image_pooling_normalises_with_running_statistics_in_training():
+    """A window's frames pool to nearly one vector: in training the image-pooling branch's batch norm keeps its
+    running statistics (its training output equals its eval output and its statistics do not move), while the
+    other batch norm layers learn theirs."""
+    net = narrow(temporal_layers=1).train()
+    pool, first = net.aspp.convs[-1], net.aspp.convs[0][1]
+    (bn,) = [m for m in pool.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert net.training and first.training and not bn.training
+    pooled, learnt = bn.running_mean.clone(), first.running_mean.clone()
+    x = torch.randn(3, 960, 4, 6)
+    with torch.no_grad():
+        trained = net.aspp(x)
+        assert torch.equal(bn.running_mean, pooled) and not torch.equal(first.running_mean, learnt)
+        in_training = pool(x)
+        assert torch.equal(in_training, net.eval().aspp.convs[-1](x)) and trained.shape[0] == 3
+
+
 @pytest.mark.parametrize("separable", [False, True])
 def test_training_steps_reduce_the_loss(separable):
     net = narrow(temporal_layers=1, separable=separable).train()

@@ -10,6 +10,9 @@ and an embedding branch.
   and branches with DeepLabV3+'s atrous separable convolutions (depthwise 3x3, then pointwise).
 * :class:`~mots_ros.models.temporal.TemporalBlock` (0, 1 or 2 identity-initialised separable 3D convolutions, Fig.
   6.12) after the encoder (default) or after the decoder.
+* ASPP's image-pooling branch normalises with its running statistics in training too (:meth:`train`): a batch
+  is one window, whose T frames pool to nearly the same vector, so that branch's batch statistics are degenerate
+  (its training output is its bias plus noise) and training and inference would disagree.
 * Two branches, each a 3x3 convolution (256 maps, ReLU) and a linear 1x1 convolution: class logits (background,
   car, pedestrian) and ``embedding_dim`` (16) embeddings per output pixel; optionally a third (``centre_votes``,
   thesis 6.3.1): each pixel's offset (rows, columns, in output pixels) to its instance's centre; optionally a
@@ -201,6 +204,15 @@ class PixelEmbeddingNet(nn.Module):
         self.config = dict(config or {})
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> "PixelEmbeddingNet":
+        """``nn.Module.train``, except that the batch norm of ASPP's image-pooling branch stays in eval mode (see
+        the module doc)."""
+        super().train(mode)
+        for m in self.aspp.convs[-1].modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
 
     @property
     def clustering(self) -> ClusterConfig:
