@@ -152,13 +152,17 @@ def cmd_tune(args) -> int:
         result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
                                val_seqmap=args.val_seqmap, log=args.log, subsample=args.subsample,
-                               features=args.features, linker=args.linker or "clusters", start=args.start)
+                               features=args.features, linker=args.linker or "clusters", start=args.start,
+                               refine_choice=args.refine)
         print(clustering_summary(result.clustering))
     else:
         if args.features:
             raise MotsError("--features chooses what is clustered: it needs --outputs (a pixel-embedding model)")
         if args.linker:
             raise MotsError("--linker chooses how clusters are linked: it needs --outputs (a pixel-embedding model)")
+        if args.refine:
+            raise MotsError("--refine searches around a chosen clustering: it needs --outputs (a pixel-embedding "
+                            "model)")
         if args.start:
             raise MotsError("--start gives the first clustering and linking trial: it needs --outputs (a "
                             "pixel-embedding model)")
@@ -389,6 +393,9 @@ def _add_tracking_commands(sub) -> None:
     u.add_argument("--start", metavar="TUNED.yaml",
                    help="with --outputs: a tuned file (e.g. of the weights the model was fine-tuned from) whose "
                         "clustering and linking parameters are the first trials, in place of the thesis's defaults")
+    u.add_argument("--refine", action="store_true",
+                   help="with --outputs: then search a grid of min_cluster_size and selection_epsilon around the "
+                        "chosen clustering, class by class (35 trials each)")
     u.add_argument("--jobs", type=int, help="parallel worker processes (default: all CPU cores)")
     u.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     u.add_argument("--out", required=True, metavar="BEST.yaml", help="where to write the chosen parameters")

@@ -223,3 +223,30 @@ def test_tuning_the_vote_linker_links_look_alike_objects_by_their_votes(data, tm
     for c, n in (("car", 2), ("pedestrian", 1)):
         got = result[c]["combined"]
         assert got["TP"] == 2 * n * FRAMES and got["IDS"] == 0, (c, got)
+
+
+def test_refine_finds_the_size_a_chosen_clustering_missed(data, tmp_path, capsys):
+    """A pedestrian minimum of 450 pixels misses the 288-pixel pedestrians; --refine's grid (x 0.35 .. 1.4) finds
+    a size below their area, keeps the cars' choice when no neighbour beats it, and never scores below the choice."""
+    from mots_ros.tracking.tune_clusters import neighbours, refine
+
+    chosen = ClusterConfig(pedestrian=ClassClustering(5, 450), car=ClassClustering(15, 250))
+    grid = neighbours(chosen, "pedestrian")
+    assert grid[0] == chosen and len(grid) == len(set(map(repr, grid))) == 35
+    assert {g.pedestrian.min_cluster_size for g in grid} == {158, 225, 315, 450, 630} and \
+        all(g.car == chosen.car for g in grid)
+    train = load_outputs_data(str(data / "out"), str(data / "gt"), str(data / "train.seqmap"))
+    linking = TrackerConfig("greedy", ClassParams(), ClassParams(), "clusters")
+    refined = refine(train, chosen, linking, jobs=1, progress=False)
+    assert refined.pedestrian.min_cluster_size < 288
+    before, after = (score(linking, detections(train, c)) for c in (chosen, refined))
+    assert before["pedestrian"]["combined"]["TP"] == 0 < after["pedestrian"]["combined"]["TP"]
+    assert after["car"]["combined"]["sMOTSA"] >= before["car"]["combined"]["sMOTSA"]
+    out = tmp_path / "tuned.yaml"
+    assert main(["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap",
+                 str(data / "train.seqmap"), "--cluster-trials", "2", "--trials", "3", "--jobs", "2", "--refine",
+                 "--out", str(out)]) == 0
+    assert load_cluster_config(str(out)).pedestrian.min_cluster_size < 288
+    assert main(["tune", "--detections", str(data / "out"), "--gt", str(data / "gt"), "--seqmap",
+                 str(data / "train.seqmap"), "--refine", "--out", str(out)]) == 2
+    assert "--refine searches around a chosen clustering: it needs --outputs" in capsys.readouterr().err

@@ -23,6 +23,11 @@ model with centre votes (thesis 6.3.1) add the features (embedding, centre or bo
 centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings. Fixed
 features (``--features``) hold in every trial, the defaults' included. ``--start FILE`` puts a tuned file's
 clustering in the place of the defaults and its linking parameters in the first linking trial.
+
+``--refine`` then searches around the choice, one class after the other with the chosen linking: the class's
+min_cluster_size times each of :data:`REFINE_SIZES` with each of :data:`REFINE_EPSILONS` (a grid, where the random
+search draws the two independently and rarely lands on a small size with a matching epsilon), the choice itself
+kept unless a neighbour scores a higher sMOTSA of that class.
 """
 from __future__ import annotations
 
@@ -44,6 +49,8 @@ from mots_ros.tracking.tune import (SCORE_FIELDS, TuneResult, embedding_scale, l
                                     sample_vote_trials, score)
 
 _WORK: dict = {}  # the loaded outputs and trials, set before the workers fork
+REFINE_SIZES = (0.35, 0.5, 0.7, 1.0, 1.4)  # --refine: factors of the chosen min_cluster_size
+REFINE_EPSILONS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # --refine: selection epsilons
 
 
 @dataclass
@@ -157,6 +164,41 @@ def _run_trial(i: int) -> tuple[int, dict]:
     return i, best_linking(dets, _WORK["trials"], _WORK["seed"], _WORK["linker"], _WORK["start"])
 
 
+def neighbours(clustering: ClusterConfig, cls: str) -> list[ClusterConfig]:
+    """``clustering`` itself, then the --refine grid around it for class ``cls`` (the module docstring)."""
+    own = getattr(clustering, cls)
+    grid = [replace(own, min_cluster_size=max(1, round(own.min_cluster_size * f)), selection_epsilon=e)
+            for f in REFINE_SIZES for e in REFINE_EPSILONS]
+    return [clustering] + [replace(clustering, **{cls: c}) for c in grid if c != own]
+
+
+def _score_class(i: int) -> tuple[int, float]:
+    """Worker: the sMOTSA of class ``_WORK['class']`` with neighbour ``i`` and the chosen linking."""
+    dets = detections(_WORK["data"], _WORK["neighbours"][i])
+    return i, score(_WORK["config"], dets)[_WORK["class"]]["combined"]["sMOTSA"]
+
+
+def refine(data: dict[str, tuple], clustering: ClusterConfig, config: TrackerConfig, jobs: int,
+           progress: bool = True) -> ClusterConfig:
+    """``clustering`` improved class by class on the :func:`neighbours` grid, linking with ``config``."""
+    for cls in CLASSES:
+        candidates = neighbours(clustering, cls)
+        _WORK.update(data=data, neighbours=candidates, config=config, **{"class": cls})
+        scores = [0.0] * len(candidates)
+        pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
+        try:
+            with pool, tqdm(total=len(candidates), desc=f"refine {cls}", unit="trial", disable=not progress) as bar:
+                done = pool.imap_unordered(_score_class, range(len(candidates))) if jobs > 1 else \
+                    map(_score_class, range(len(candidates)))
+                for i, value in done:
+                    scores[i] = value
+                    bar.update()
+        finally:
+            _WORK.clear()
+        clustering = candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
+    return clustering
+
+
 def choose(clusterings: list[ClusterConfig], results: list[dict]) -> tuple[ClusterConfig, TrackerConfig]:
     """Per group of trials that share the common parameters, each class's best trial (its best linking's sMOTSA;
     a class's clusters depend only on its own parameters and the common ones); the group whose best car plus
@@ -214,8 +256,8 @@ def _start(path: str | None, centres: bool, features: str | None) -> tuple[Clust
 def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: int = 40, trials: int = 100,
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
                   log: str | None = None, progress: bool = True, subsample: int = 1,
-                  features: str | None = None, linker: str = "clusters", start: str | None = None
-                  ) -> ClusterTuneResult:
+                  features: str | None = None, linker: str = "clusters", start: str | None = None,
+                  refine_choice: bool = False) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
@@ -223,7 +265,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes);
     ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2); ``start``: a
     tracker file (e.g. the tuned file of the weights a model was fine-tuned from) whose clustering and linking
-    parameters are the first trials, so the search can only improve on them (on the tuning sequences)."""
+    parameters are the first trials, so the search can only improve on them (on the tuning sequences);
+    ``refine_choice``: then :func:`refine` the chosen clustering (``--refine``)."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     if not is_count(subsample):
@@ -256,6 +299,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     finally:
         _WORK.clear()
     clustering, config = choose(clusterings, results)
+    if refine_choice:
+        clustering = refine(data, clustering, config, jobs, progress)
     if out:
         with open(out, "w") as fh:
             fh.write(dump_cluster_config(clustering) + dump_tracker_config(config))
