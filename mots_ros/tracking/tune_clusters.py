@@ -164,6 +164,22 @@ def _run_trial(i: int) -> tuple[int, dict]:
     return i, best_linking(dets, _WORK["trials"], _WORK["seed"], _WORK["linker"], _WORK["start"])
 
 
+def _parallel(worker, n: int, jobs: int, desc: str, progress: bool, **work) -> list:
+    """``[worker(i)'s value for i in range(n)]``, run in ``jobs`` fork workers that find ``work`` in ``_WORK``
+    (``worker`` returns ``(i, value)``), with a progress bar."""
+    _WORK.update(work)
+    results: list = [None] * n
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
+    try:
+        with pool, tqdm(total=n, desc=desc, unit="trial", disable=not progress) as bar:
+            for i, value in pool.imap_unordered(worker, range(n)) if jobs > 1 else map(worker, range(n)):
+                results[i] = value
+                bar.update()
+    finally:
+        _WORK.clear()
+    return results
+
+
 def neighbours(clustering: ClusterConfig, cls: str) -> list[ClusterConfig]:
     """``clustering`` itself, then the --refine grid around it for class ``cls`` (the module docstring)."""
     own = getattr(clustering, cls)
@@ -183,18 +199,8 @@ def refine(data: dict[str, tuple], clustering: ClusterConfig, config: TrackerCon
     """``clustering`` improved class by class on the :func:`neighbours` grid, linking with ``config``."""
     for cls in CLASSES:
         candidates = neighbours(clustering, cls)
-        _WORK.update(data=data, neighbours=candidates, config=config, **{"class": cls})
-        scores = [0.0] * len(candidates)
-        pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
-        try:
-            with pool, tqdm(total=len(candidates), desc=f"refine {cls}", unit="trial", disable=not progress) as bar:
-                done = pool.imap_unordered(_score_class, range(len(candidates))) if jobs > 1 else \
-                    map(_score_class, range(len(candidates)))
-                for i, value in done:
-                    scores[i] = value
-                    bar.update()
-        finally:
-            _WORK.clear()
+        scores = _parallel(_score_class, len(candidates), jobs, f"refine {cls}", progress, data=data,
+                           neighbours=candidates, config=config, **{"class": cls})
         clustering = candidates[max(range(len(candidates)), key=lambda i: (scores[i], -i))]
     return clustering
 
@@ -286,18 +292,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     first_clustering, first_linking = _start(start, centres, features)
     clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
-    _WORK.update(data=data, clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
-    results: list = [None] * cluster_trials
-    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext()
-    try:
-        with pool, tqdm(total=cluster_trials, desc="tune clustering", unit="trial", disable=not progress) as bar:
-            done = pool.imap_unordered(_run_trial, range(cluster_trials)) if jobs > 1 else \
-                map(_run_trial, range(cluster_trials))
-            for i, best in done:
-                results[i] = best
-                bar.update()
-    finally:
-        _WORK.clear()
+    results = _parallel(_run_trial, cluster_trials, jobs, "tune clustering", progress, data=data,
+                        clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
     clustering, config = choose(clusterings, results)
     if refine_choice:
         clustering = refine(data, clustering, config, jobs, progress)
