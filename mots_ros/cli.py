@@ -139,6 +139,25 @@ def cmd_track(args) -> int:
     return 0
 
 
+def _subsample(values: list[str]) -> dict:
+    """``subsample`` and ``class_subsample`` of :func:`tune_clusters` from ``--subsample S [CLASS=S ...]``."""
+    from mots_ros.tracking.cluster import CLASS_IDS
+
+    def step(text: str, what: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise MotsError(f"--subsample: {what} must be an integer >= 1, got {text!r}")
+        return int(text)
+
+    own = {}
+    for item in values[1:]:
+        name, eq, text = item.partition("=")
+        if not eq or name not in CLASS_IDS:
+            raise MotsError(f"--subsample: expected CLASS=S after the shared step (CLASS: "
+                            f"{', '.join(CLASS_IDS)}), got {item!r}")
+        own[name] = step(text, name)
+    return {"subsample": step(values[0], "the shared step"), "class_subsample": own}
+
+
 def cmd_tune(args) -> int:
     from mots_ros.outputs import output_file
     from mots_ros.tracking.tune import summary, tune
@@ -151,7 +170,7 @@ def cmd_tune(args) -> int:
 
         result = tune_clusters(args.outputs, args.gt, args.seqmap, cluster_trials=args.cluster_trials,
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
-                               val_seqmap=args.val_seqmap, log=args.log, subsample=args.subsample,
+                               val_seqmap=args.val_seqmap, log=args.log, **_subsample(args.subsample),
                                features=args.features, linker=args.linker or "clusters", start=args.start,
                                refine_choice=args.refine)
         print(clustering_summary(result.clustering))
@@ -381,9 +400,9 @@ def _add_tracking_commands(sub) -> None:
     u.add_argument("--trials", type=int, help="random tracker trials (default 1000; with --outputs: linking "
                                              "trials per clustering trial, default 100)")
     u.add_argument("--cluster-trials", type=int, default=40, help="with --outputs: clustering trials (default 40)")
-    u.add_argument("--subsample", type=int, default=1, help="with --outputs: cluster every s-th output row and "
-                                                            "column, the rest by nearest neighbour (default 1: "
-                                                            "all; written to --out)")
+    u.add_argument("--subsample", nargs="+", default=["1"], metavar="S [CLASS=S]",
+                   help="with --outputs: cluster every s-th output row and column, the rest by nearest neighbour "
+                        "(default 1: all; written to --out); CLASS=S gives a class its own, e.g. '2 pedestrian=1'")
     u.add_argument("--features", choices=("embedding", "centre", "both"),
                    help="with --outputs: cluster these features in every trial (default: embedding, or searched "
                         "when the outputs hold centre votes; thesis Fig. 6.27)")

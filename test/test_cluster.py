@@ -83,6 +83,30 @@ def test_subsample_clusters_a_quarter_and_labels_the_rest_by_the_nearest(monkeyp
         ClusterConfig(subsample=0)
 
 
+def test_a_class_subsample_keeps_every_pixel_of_a_far_pedestrian(monkeypatch):
+    """A far pedestrian of 3 x 2 output pixels lies on one pixel of the grid of subsample 2, too few for a cluster;
+    with ``pedestrian.subsample`` 1 it is found while the cars are still clustered on the grid."""
+    from mots_ros.tracking import cluster
+    from mots_ros.tracking.cluster import ClassClustering
+
+    calls, original = [], cluster.cluster_points
+    monkeypatch.setattr(cluster, "cluster_points", lambda f, p, a: calls.append(len(f)) or original(f, p, a))
+    far = {**{k: BLOBS[k] for k in ("car_a", "car_b")}, "ped": (2, slice(13, 16), slice(13, 15), [0, 0, 8.0, 0])}
+    probs, emb = outputs(far)
+    shared = ClusterConfig(subsample=2, pedestrian=ClassClustering(2, 64))
+    assert sorted(run(probs, emb, shared).classes.tolist()) == [1, 1]
+    assert calls == [32, 1]  # one grid pixel of the pedestrian's 6: no cluster
+    calls.clear()
+    own = ClusterConfig(subsample=2, pedestrian=ClassClustering(2, 64, subsample=1))
+    det = run(probs, emb, own)
+    assert calls == [32, 6] and sorted(det.classes.tolist()) == [1, 1, 2]
+    (i,) = np.flatnonzero(det.classes == 2)
+    np.testing.assert_array_equal(det.boxes[i], [13 * S, 13 * S, 15 * S, 16 * S])
+    assert (own.step("car"), own.step("pedestrian")) == (2, 1)
+    with pytest.raises(ValueError, match="pedestrian.subsample must be an integer >= 0"):
+        ClusterConfig(pedestrian=ClassClustering(subsample=-1))
+
+
 def test_positions_split_two_look_alike_objects():
     same = {"left": (1, slice(2, 10), slice(1, 9), [8.0, 0, 0, 0]),
             "right": (1, slice(2, 10), slice(21, 29), [8.0, 0, 0, 0])}
@@ -256,6 +280,23 @@ def test_selection_epsilon_parses_dumps_and_refuses_bad_values():
         cluster_from_dict({"car": {"selection_epsilon": 2}})
     with pytest.raises(MotsError, match="clustering.car: expected min_samples, min_cluster_size, selection_epsilon"):
         cluster_from_dict({"car": {"epsilon": 2.0}})
+
+
+def test_class_subsample_parses_dumps_and_refuses_bad_values():
+    from mots_ros import MotsError
+    from mots_ros.tracking.cluster import cluster_from_dict, cluster_params, dump_cluster_config
+
+    config = cluster_from_dict({"subsample": 2, "pedestrian": {"subsample": 1}})
+    assert (config.car.subsample, config.pedestrian.subsample, config.step("car"), config.step("pedestrian")) == (
+        0, 1, 2, 1)
+    assert cluster_params(config)["pedestrian.subsample"] == 1  # what the inference node declares
+    text = dump_cluster_config(config)
+    assert "The class's own clustering subsample (0: the shared clustering.subsample)" in text
+    assert cluster_from_dict(_nested_dump(text)) == config
+    for bad in (-1, 1.5, True):
+        with pytest.raises(MotsError, match=r"f.yaml: clustering.car.subsample: expected an integer >= 0 \(0: the "
+                                            r"shared clustering.subsample\), got"):
+            cluster_from_dict({"car": {"subsample": bad}}, "f.yaml: ")
 
 
 def _nested_dump(text: str) -> dict:

@@ -80,6 +80,10 @@ def test_clustering_trials_start_at_the_thesis_defaults(tmp_path):
     assert [replace(t, subsample=1) for t in halved] == trials and {t.subsample for t in halved} == {2}
     (tmp_path / "tuned.yaml").write_text(dump_cluster_config(halved[5]))
     assert load_cluster_config(str(tmp_path / "tuned.yaml")) == halved[5]
+    # a class's own step (--subsample 2 pedestrian=1): the same draws, and every trial keeps it
+    own = sample_clusterings(200, seed=3, subsample=2, class_subsample={"pedestrian": 1})
+    assert {(t.car.subsample, t.pedestrian.subsample) for t in own} == {(0, 1)}
+    assert [replace(t, pedestrian=replace(t.pedestrian, subsample=0)) for t in own] == halved
 
 
 def _result(car: float, ped: float) -> dict:
@@ -115,6 +119,21 @@ def test_tuning_finds_clusters_the_defaults_miss(data, tmp_path):
     assert ped["TP"] == 2 * FRAMES and ped["IDS"] == 0 and ped["FP"] == 0, ped  # masks are coarse at stride 4
     assert ped["sMOTSA"] > 60 and car["sMOTSA"] > 70 and car["IDS"] == 0, car
     assert len(log.read_text().splitlines()) == 21  # header + a row per clustering trial
+
+
+def test_cli_subsample_takes_a_class_step(data, tmp_path, capsys):
+    argv = ["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap", str(data / "train.seqmap"),
+            "--cluster-trials", "2", "--trials", "2", "--jobs", "1"]
+    out = tmp_path / "tuned.yaml"
+    assert main([*argv, "--subsample", "2", "pedestrian=1", "--out", str(out)]) == 0
+    clustering = load_cluster_config(str(out))
+    assert (clustering.subsample, clustering.car.subsample, clustering.pedestrian.subsample) == (2, 0, 1)
+    for bad, message in ((["2", "bike=1"], "expected CLASS=S after the shared step (CLASS: car, pedestrian), got "
+                                           "'bike=1'"),
+                         (["0"], "the shared step must be an integer >= 1, got '0'"),
+                         (["2", "car=x"], "car must be an integer >= 1, got 'x'")):
+        assert main([*argv, "--subsample", *bad, "--out", str(tmp_path / "bad.yaml")]) == 2
+        assert f"--subsample: {message}" in capsys.readouterr().err
 
 
 def test_tuning_is_deterministic(data):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from mots_ros.tracking.cluster import CLUSTER_DESCRIPTIONS, ClusterConfig, cluster_from_dict, cluster_params, nested
+from mots_ros.tracking.cluster import ClusterConfig, cluster_from_dict, cluster_params, describe, nested
 from mots_ros.tracking.config import CLASSES, DESCRIPTIONS, ClassParams
 
 QOS_CHOICES = ("sensor_data", "reliable")
@@ -19,8 +19,7 @@ DIAGNOSTICS = {
 }
 
 # clustering of pixel-embedding models (thesis 6.2.4), changeable at run time; TrackR-CNN models do not use them
-CLUSTERING = {f"clustering.{k}": (v, (f"{k.split('.')[0]}: " if "." in k else "")
-                                    + CLUSTER_DESCRIPTIONS[k.split(".")[-1]])
+CLUSTERING = {f"clustering.{k}": (v, (f"{k.split('.')[0]}: " if "." in k else "") + describe(k))
               for k, v in cluster_params(ClusterConfig()).items()}
 
 INFERENCE = {

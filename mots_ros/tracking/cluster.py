@@ -12,7 +12,9 @@ embeddings nearest that mean (linking compares these across frames).
 
 Speed: ``subsample`` s > 1 clusters only the pixels on every s-th row and column (1/s^2 of them, the grid of output
 stride 4s; ``min_cluster_size`` still in image pixels) and gives every other pixel of the class the label of its
-nearest clustered pixel in feature space (noise included): HDBSCAN's cost grows faster than its points.
+nearest clustered pixel in feature space (noise included): HDBSCAN's cost grows faster than its points. A class's
+own ``subsample`` (0: the shared one) lets the many car pixels be subsampled while far pedestrians, a few output
+pixels each, keep every pixel.
 
 Features (``features``): the embeddings (the default), the predicted instance centres of a model with centre votes
 (thesis 6.3.1: pixel position + predicted offset, over the longer output side, times ``centre_scale``; an object's
@@ -57,9 +59,10 @@ class ClassClustering:
     min_samples: int = 15  # k: a point needs this many close neighbours not to be pushed away (noise)
     min_cluster_size: int = 250  # smallest object, in pixels at full image resolution
     selection_epsilon: float = 0.0  # HDBSCAN cluster_selection_epsilon: no split below this feature distance
+    subsample: int = 0  # this class's ClusterConfig.subsample (0: the shared one)
 
 
-CLASS_FIELDS = ("min_samples", "min_cluster_size", "selection_epsilon")  # the ClassClustering fields
+CLASS_FIELDS = ("min_samples", "min_cluster_size", "selection_epsilon", "subsample")  # the ClassClustering fields
 
 
 @dataclass
@@ -85,6 +88,14 @@ class ClusterConfig:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}")
         if not is_count(self.subsample):
             raise ValueError(f"subsample must be an integer >= 1, got {self.subsample!r}")
+        for name in CLASS_IDS:
+            step = getattr(self, name).subsample
+            if step != 0 and not is_count(step):
+                raise ValueError(f"{name}.subsample must be an integer >= 0, got {step!r}")
+
+    def step(self, name: str) -> int:
+        """The subsampling step of class ``name``: its own, else the shared one."""
+        return getattr(self, name).subsample or self.subsample
 
 
 CLUSTER_DESCRIPTIONS = {
@@ -102,13 +113,24 @@ CLUSTER_DESCRIPTIONS = {
                 "position_scale.",
     "centre_scale": "Pixel-embedding models with centre votes: weight of the predicted centre (row, column over the "
                     "longer output side) among the clustering features.",
+}
+
+CLASS_DESCRIPTIONS = {
     "min_samples": "HDBSCAN k (min_samples) of the class (thesis 6.2.4: 15 cars, 5 pedestrians).",
     "min_cluster_size": "Smallest cluster of the class, in pixels at image resolution (thesis 6.2.4: 250 cars, "
                         "650 pedestrians).",
     "selection_epsilon": "HDBSCAN cluster_selection_epsilon of the class: clusters that would split at a feature "
                          "distance below this stay one (0: off), so a small min_cluster_size finds small objects "
                          "without cutting big ones into pieces.",
+    "subsample": "The class's own clustering subsample (0: the shared clustering.subsample), e.g. 1 for "
+                 "pedestrians, whose far instances cover only a few output pixels, with 2 for the many car pixels.",
 }
+
+
+def describe(key: str) -> str:
+    """The description of the flat clustering parameter ``key`` (``position_scale``, ``car.min_samples``, ...)."""
+    head, _, tail = key.partition(".")
+    return CLASS_DESCRIPTIONS[tail] if tail else CLUSTER_DESCRIPTIONS[head]
 
 
 COMMON_FIELDS = ("position_scale", "upsampling", "single_cluster", "features", "centre_scale")  # the ClusterConfig fields both classes share
@@ -146,6 +168,10 @@ def cluster_from_dict(values: dict, where: str = "") -> ClusterConfig:
             v = getattr(classes[name], key)
             if not is_count(v):
                 raise MotsError(f"{where}clustering.{name}.{key}: expected an integer >= 1, got {v!r}")
+        v = classes[name].subsample
+        if v != 0 and not is_count(v):
+            raise MotsError(f"{where}clustering.{name}.subsample: expected an integer >= 0 (0: the shared "
+                            f"clustering.subsample), got {v!r}")
         _check_float(classes[name].selection_epsilon, f"{where}clustering.{name}.selection_epsilon")
     scales = {}
     for key in ("position_scale", "centre_scale"):
@@ -204,12 +230,12 @@ def dump_cluster_config(config: ClusterConfig) -> str:
         value = getattr(config, key)
         text = repr(float(value)) if key.endswith("_scale") else str(value).lower() if key == "single_cluster" \
             else value
-        out += [f"      # {CLUSTER_DESCRIPTIONS[key]}", f"      {key}: {text}"]
+        out += [f"      # {describe(key)}", f"      {key}: {text}"]
     for name in CLASS_IDS:
         out.append(f"      {name}:")
         for key in CLASS_FIELDS:
             value = getattr(getattr(config, name), key)
-            out += [f"        # {CLUSTER_DESCRIPTIONS[key]}",
+            out += [f"        # {describe(f'{name}.{key}')}",
                     f"        {key}: {repr(float(value)) if key == 'selection_epsilon' else value}"]
     return "\n".join(out) + "\n"
 
@@ -278,14 +304,16 @@ def subsampled_labels(features: np.ndarray, grid: np.ndarray, params: ClassClust
     return labels
 
 
-def _clusters(probs: np.ndarray, best: np.ndarray, features: np.ndarray, grid: np.ndarray, cls: int,
-              params: ClassClustering, cell_area: float, single_cluster: bool,
-              step: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(flat indices of the cluster's mask pixels, of its HDBSCAN members) per cluster of class ``cls``."""
+def _clusters(probs: np.ndarray, best: np.ndarray, features: np.ndarray, cls: int, params: ClassClustering,
+              cell_area: float, single_cluster: bool, step: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(flat indices of the cluster's mask pixels, of its HDBSCAN members) per cluster of class ``cls``, clustering
+    the pixels of every ``step``-th row and column."""
     idx = np.flatnonzero(best.ravel() == cls)
     if not len(idx):
         return []
-    found = subsampled_labels(features[idx], grid[idx], params, cell_area, step)
+    rows, cols = np.divmod(idx, best.shape[1])
+    grid = (rows % step == 0) & (cols % step == 0)
+    found = subsampled_labels(features[idx], grid, params, cell_area, step)
     groups = [idx[found == c] for c in range(found.max(initial=-1) + 1)]
     if single_cluster and len(groups) == 1:
         return [(np.union1d(groups[0], np.flatnonzero(probs[cls].ravel() > 0.5)), groups[0])]
@@ -322,12 +350,10 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
     features = clustering_features(flat_emb, offsets, rows, cols, config)
     best = probs.argmax(0)
     cell_area = (height / h) * (width / w)
-    step = config.subsample
-    grid = ((rows % step == 0) & (cols % step == 0)).ravel()
     classes, scores, centres, reps, masks = [], [], [], [], []
     for name, cls in CLASS_IDS.items():
-        for pixels, members in _clusters(probs, best, features, grid, cls, getattr(config, name), cell_area,
-                                         config.single_cluster, step):
+        for pixels, members in _clusters(probs, best, features, cls, getattr(config, name), cell_area,
+                                         config.single_cluster, config.step(name)):
             score = float(probs[cls].ravel()[pixels].mean())
             if score_threshold is not None and score < score_threshold:
                 continue

@@ -105,21 +105,24 @@ def _common(rng: np.random.Generator, centres: bool, features: str | None = None
 
 
 def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False,
-                       features: str | None = None, start: ClusterConfig | None = None) -> list[ClusterConfig]:
+                       features: str | None = None, start: ClusterConfig | None = None,
+                       class_subsample: dict[str, int] | None = None) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
     trial is ``start`` (default: the thesis's defaults), and its group shares its common parameters. All cluster
-    with ``subsample``; ``centres``: the outputs hold centre votes, which the features may use; ``features``: every
-    trial clusters these (thesis Fig. 6.27 compares them)."""
+    with ``subsample``, a class in ``class_subsample`` with its own step; ``centres``: the outputs hold centre votes,
+    which the features may use; ``features``: every trial clusters these (thesis Fig. 6.27 compares them)."""
     rng, eps_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    steps = {c: (class_subsample or {}).get(c, 0) for c in CLASSES}
     default = replace(start or ClusterConfig(), subsample=subsample, features=features or
                       (start.features if start else "embedding"))
+    default = replace(default, **{c: replace(getattr(default, c), subsample=steps[c]) for c in CLASSES})
     out = [default]
     for start in range(0, n, GROUP):
         common = {k: getattr(default, k) for k in COMMON_FIELDS} if start == 0 else _common(rng, centres, features)
         for _ in range(max(start, 1), min(start + GROUP, n)):
-            car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000), _epsilon(eps_rng))
-                        for _ in range(2))
+            car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000), _epsilon(eps_rng),
+                                        steps[c]) for c in CLASSES)
             out.append(ClusterConfig(car, ped, **common, subsample=subsample))
     return out
 
@@ -263,11 +266,13 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
                   log: str | None = None, progress: bool = True, subsample: int = 1,
                   features: str | None = None, linker: str = "clusters", start: str | None = None,
-                  refine_choice: bool = False) -> ClusterTuneResult:
+                  refine_choice: bool = False, class_subsample: dict[str, int] | None = None
+                  ) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
-    (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``; ``features``: the
+    (:class:`~mots_ros.tracking.cluster.ClusterConfig`), the same in every trial and in ``out``, as are the
+    classes' own steps in ``class_subsample`` (e.g. ``{'pedestrian': 1}``); ``features``: the
     clustering features of every trial (None: the embeddings, or searched when the outputs hold centre votes);
     ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2); ``start``: a
     tracker file (e.g. the tuned file of the weights a model was fine-tuned from) whose clustering and linking
@@ -290,7 +295,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
         raise MotsError(f"{outputs_dir}: --linker votes needs outputs with votes for previous frames (a model with "
                         f"past_votes); these hold none")
     first_clustering, first_linking = _start(start, centres, features)
-    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering)
+    clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering,
+                                     class_subsample)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     results = _parallel(_run_trial, cluster_trials, jobs, "tune clustering", progress, data=data,
                         clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
