@@ -107,6 +107,18 @@ def test_a_class_subsample_keeps_every_pixel_of_a_far_pedestrian(monkeypatch):
         ClusterConfig(pedestrian=ClassClustering(subsample=-1))
 
 
+def test_clustering_one_class_leaves_its_detections_as_they_are():
+    probs, emb = outputs(BLOBS)
+    full = run(probs, emb)
+    for name, cls in (("car", 1), ("pedestrian", 2)):
+        one = cluster_frame(probs, emb, 7, 70, h * S, w * S, (h * S, w * S), S, ClusterConfig(), classes=(name,))
+        keep = full.classes == cls
+        assert (one.classes == cls).all() and len(one) == keep.sum() > 0
+        assert one.masks == [m for m, k in zip(full.masks, keep) if k]
+        np.testing.assert_array_equal(one.boxes, full.boxes[keep])
+        np.testing.assert_array_equal(one.scores, full.scores[keep])
+
+
 def test_positions_split_two_look_alike_objects():
     same = {"left": (1, slice(2, 10), slice(1, 9), [8.0, 0, 0, 0]),
             "right": (1, slice(2, 10), slice(21, 29), [8.0, 0, 0, 0])}

@@ -339,33 +339,36 @@ def clustering_features(flat_emb: np.ndarray, offsets: np.ndarray | None, rows: 
 def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: int, height: int, width: int,
                   resized: tuple[int, int], stride: int, config: ClusterConfig,
                   score_threshold: float | None = None, offsets: np.ndarray | None = None,
-                  past: np.ndarray | None = None, centre: str = "mass") -> FrameDetections:
+                  past: np.ndarray | None = None, centre: str = "mass",
+                  classes: tuple[str, ...] = tuple(CLASS_IDS)) -> FrameDetections:
     """Detections of one frame from class probabilities (C, h, w), embeddings (D, h, w) and, for the centre
     features, centre offsets (2, h, w; output pixels) at the output stride of an image of (height, width) that the
     network saw at ``resized``; with ``past`` votes for previous frames (3P, h, w), each detection's ``votes``
-    (:func:`cluster_votes`, centres of ``centre`` 'mass' or 'box')."""
+    (:func:`cluster_votes`, centres of ``centre`` 'mass' or 'box'). Only the ``classes`` named are clustered (the
+    tuner, varying one class's parameters, skips the other)."""
     (_, h, w), dim = probs.shape, embeddings.shape[0]
     rows, cols = np.mgrid[0:h, 0:w]
     flat_emb = embeddings.reshape(dim, -1).T
     features = clustering_features(flat_emb, offsets, rows, cols, config)
     best = probs.argmax(0)
     cell_area = (height / h) * (width / w)
-    classes, scores, centres, reps, masks = [], [], [], [], []
-    for name, cls in CLASS_IDS.items():
+    found, scores, centres, reps, masks = [], [], [], [], []
+    for name in classes:
+        cls = CLASS_IDS[name]
         for pixels, members in _clusters(probs, best, features, cls, getattr(config, name), cell_area,
                                          config.single_cluster, config.step(name)):
             score = float(probs[cls].ravel()[pixels].mean())
             if score_threshold is not None and score < score_threshold:
                 continue
             mean, rep = representatives(flat_emb[members], config.representatives)
-            classes.append(cls)
+            found.append(cls)
             scores.append(score)
             centres.append(mean)
             reps.append(rep)
             masks.append(pixels)
-    if not classes:
+    if not found:
         return FrameDetections.empty(frame, stamp, height, width, dim)
-    full = _upsampled_labels(probs, classes, masks, resized, stride, height, width, config.upsampling)
+    full = _upsampled_labels(probs, found, masks, resized, stride, height, width, config.upsampling)
     values, rles = rle.from_label_map(full)
     keep = values - 1  # clusters whose mask vanished at image resolution are dropped
     boxes = rle.boxes(rles).astype(np.float32)
@@ -378,7 +381,7 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
         # (x, y) in output pixels -> (row, column) -> image pixels -> (x, y)
         votes[:, :, 1:] = image_coordinates(votes[:, :, :0:-1], stride, resized, height, width)[..., ::-1]
     return FrameDetections(frame, stamp, height, width, boxes, np.array(scores, np.float32)[keep],
-                           np.array(classes, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
+                           np.array(found, np.int64)[keep], rles, np.array(centres, np.float32)[keep],
                            np.array(reps, np.float32)[keep], votes)
 
 

@@ -127,10 +127,11 @@ def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = Fa
     return out
 
 
-def detections(data: dict[str, tuple], clustering: ClusterConfig) -> dict[str, tuple]:
-    """``data`` with each sequence's outputs clustered into detections (the layout of
+def detections(data: dict[str, tuple], clustering: ClusterConfig,
+               classes: tuple[str, ...] = CLASSES) -> dict[str, tuple]:
+    """``data`` with each sequence's outputs clustered into detections of ``classes`` (the layout of
     :func:`mots_ros.tracking.tune.load_data`)."""
-    return {seq: (gt, [f.cluster(clustering) for f in frames], first, last)
+    return {seq: (gt, [f.cluster(clustering, classes=classes) for f in frames], first, last)
             for seq, (gt, frames, first, last) in data.items()}
 
 
@@ -193,7 +194,10 @@ def neighbours(clustering: ClusterConfig, cls: str) -> list[ClusterConfig]:
 
 def _score_class(i: int) -> tuple[int, float]:
     """Worker: the sMOTSA of class ``_WORK['class']`` with neighbour ``i`` and the chosen linking."""
-    dets = detections(_WORK["data"], _WORK["neighbours"][i])
+    clustering = _WORK["neighbours"][i]
+    # with nearest upsampling a class's masks do not depend on the other class's clusters: skip those
+    classes = (_WORK["class"],) if clustering.upsampling == "nearest" else CLASSES
+    dets = detections(_WORK["data"], clustering, classes)
     return i, score(_WORK["config"], dets)[_WORK["class"]]["combined"]["sMOTSA"]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mots_ros import MotsError
-from mots_ros.tracking.cluster import ClusterConfig, cluster_frame
+from mots_ros.tracking.cluster import CLASS_IDS, ClusterConfig, cluster_frame
 from mots_ros.tracking.types import FrameDetections
 
 KEYS = ("frames", "stamps", "sizes", "resized", "stride", "probs", "embeddings")
@@ -39,11 +39,12 @@ class FrameOutputs:
     past: np.ndarray | None = None
     centre: str = "mass"
 
-    def cluster(self, config: ClusterConfig, score_threshold: float | None = None) -> FrameDetections:
-        """The frame's detections (:func:`~mots_ros.tracking.cluster.cluster_frame`)."""
+    def cluster(self, config: ClusterConfig, score_threshold: float | None = None,
+                classes: tuple[str, ...] = tuple(CLASS_IDS)) -> FrameDetections:
+        """The frame's detections of ``classes`` (:func:`~mots_ros.tracking.cluster.cluster_frame`)."""
         return cluster_frame(self.probs, self.embeddings, self.frame, self.stamp, self.height, self.width,
                              self.resized, self.stride, config, score_threshold, self.offsets, self.past,
-                             self.centre)
+                             self.centre, classes)
 
 
 class OutputRecorder:
