@@ -172,7 +172,7 @@ def cmd_tune(args) -> int:
                                trials=args.trials or 100, jobs=args.jobs, seed=args.seed, out=args.out,
                                val_seqmap=args.val_seqmap, log=args.log, **_subsample(args.subsample),
                                features=args.features, linker=args.linker or "clusters", start=args.start,
-                               refine_choice=args.refine)
+                               refine_choice=args.refine, images=args.images)
         print(clustering_summary(result.clustering))
     else:
         if args.features:
@@ -185,6 +185,8 @@ def cmd_tune(args) -> int:
         if args.start:
             raise MotsError("--start gives the first clustering and linking trial: it needs --outputs (a "
                             "pixel-embedding model)")
+        if args.images:
+            raise MotsError("--images guide the upsampling of clusters: it needs --outputs (a pixel-embedding model)")
         result = tune(args.detections, args.gt, args.seqmap, trials=args.trials or 1000, jobs=args.jobs,
                       seed=args.seed, out=args.out, val_seqmap=args.val_seqmap, log=args.log)
     print(summary(result))
@@ -403,6 +405,9 @@ def _add_tracking_commands(sub) -> None:
     u.add_argument("--subsample", nargs="+", default=["1"], metavar="S [CLASS=S]",
                    help="with --outputs: cluster every s-th output row and column, the rest by nearest neighbour "
                         "(default 1: all; written to --out); CLASS=S gives a class its own, e.g. '2 pedestrian=1'")
+    u.add_argument("--images", metavar="DIR",
+                   help="with --outputs: the camera images of the outputs (DIR/SEQ/FRAME.png, as mots run --images): "
+                        "every trial upsamples the masks guided by them (clustering.upsampling guided)")
     u.add_argument("--features", choices=("embedding", "centre", "both"),
                    help="with --outputs: cluster these features in every trial (default: embedding, or searched "
                         "when the outputs hold centre votes; thesis Fig. 6.27)")

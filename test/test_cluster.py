@@ -119,6 +119,31 @@ def test_clustering_one_class_leaves_its_detections_as_they_are():
         np.testing.assert_array_equal(one.scores, full.scores[keep])
 
 
+def test_guided_upsampling_follows_the_image_at_mask_borders():
+    """A red object over image columns 6-14 whose output pixels (4 x 4 image pixels each) cover columns 4-15: the
+    nearest upsampling is 3 columns too wide; guided by the image, the mask is the red object exactly."""
+    from mots_ros.tracking.cluster import guided_labels
+
+    low = np.zeros((6, 6), np.int32)
+    low[1:5, 1:4] = 1  # output columns 1-3 = image columns 4-15, rows 1-4 = image rows 4-19
+    image = np.full((24, 24, 3), 100, np.uint8)
+    image[4:20, 6:15] = (200, 30, 30)
+    truth = np.zeros((24, 24), np.int32)
+    truth[4:20, 6:15] = 1
+    nearest = np.kron(low, np.ones((4, 4), np.int32))
+    assert (nearest != truth).sum() == 3 * 16
+    np.testing.assert_array_equal(guided_labels(low, image, (24, 24), 4), truth)
+    # through the clustering: the detection's mask
+    probs, emb = np.zeros((3, 6, 6), np.float32), np.zeros((D, 6, 6), np.float32)
+    probs[0], probs[1] = low == 0, low == 1
+    config = ClusterConfig(upsampling="guided", single_cluster=True)  # HDBSCAN's core, grown to the class
+    config.car.min_cluster_size = 100
+    det = cluster_frame(probs, emb, 0, 0, 24, 24, (24, 24), 4, config, image=image)
+    np.testing.assert_array_equal(rle.decode(det.masks)[:, :, 0], truth)
+    with pytest.raises(ValueError, match="clustering.upsampling 'guided' needs the camera image of the frame"):
+        cluster_frame(probs, emb, 0, 0, 24, 24, (24, 24), 4, config)
+
+
 def test_positions_split_two_look_alike_objects():
     same = {"left": (1, slice(2, 10), slice(1, 9), [8.0, 0, 0, 0]),
             "right": (1, slice(2, 10), slice(21, 29), [8.0, 0, 0, 0])}

@@ -320,6 +320,32 @@ def saved_outputs(tmp_path, checkpoint, clustering=None, n=3):
     return load_outputs(str(tmp_path / "seq.npz")), stream
 
 
+def test_guided_upsampling_gets_each_frame_its_own_camera_image(tmp_path, monkeypatch):
+    """With guided upsampling the stream hands every frame's outputs, and their clustering, the image of that frame
+    (not the next one's, which the stream's reused input buffer holds by then: lookahead 1); the saved outputs hold
+    no images."""
+    from mots_ros.engine.build import build_stream
+    from mots_ros.models.pixel_embedding import outputs
+    from mots_ros.models.pixel_embedding.outputs import OutputRecorder, load_outputs
+    from mots_ros.tracking.cluster import ClusterConfig
+
+    seen, original = [], outputs.cluster_frame
+    monkeypatch.setattr(outputs, "cluster_frame", lambda *a: seen.append(a[-1]) or original(*a))
+    save_checkpoint(tmp_path / "m.pt", narrow(temporal_layers=1))
+    config = ClusterConfig(upsampling="guided", position_scale=0.0)
+    config.car.min_cluster_size = config.pedestrian.min_cluster_size = 20
+    stream = build_stream(str(tmp_path / "m.pt"), "cpu", clustering=config)
+    recorder = stream.model.recorder = OutputRecorder()
+    assert stream.lookahead == 1
+    dets = [d for i, image in enumerate(frames(3)) for d in stream.push(image, i, i)] + stream.flush()
+    assert [d.frame for d in dets] == [0, 1, 2]
+    for f, clustered, image in zip(recorder.frames, seen, frames(3), strict=True):
+        np.testing.assert_array_equal(f.image, image)
+        np.testing.assert_array_equal(clustered, image)
+    recorder.save(str(tmp_path / "seq.npz"))
+    assert all(f.image is None for f in load_outputs(str(tmp_path / "seq.npz")))
+
+
 def test_centre_vote_branch_streams_saves_and_clusters(tmp_path):
     """centre_votes: a third branch of 2 maps (offsets in output pixels); its outputs travel with the frame's
     outputs (saved and loaded, equal to the batch forward's), and a model without them saves none and refuses

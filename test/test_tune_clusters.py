@@ -136,6 +136,26 @@ def test_cli_subsample_takes_a_class_step(data, tmp_path, capsys):
         assert f"--subsample: {message}" in capsys.readouterr().err
 
 
+def test_images_make_every_trial_upsample_guided(data, tmp_path, capsys):
+    from PIL import Image
+
+    for s in ("0000", "0001"):
+        (tmp_path / "images" / s).mkdir(parents=True)
+        for t in range(FRAMES):
+            Image.fromarray(np.full((H, W, 3), 90, np.uint8)).save(tmp_path / "images" / s / f"{t:06d}.png")
+    argv = ["tune", "--outputs", str(data / "out"), "--gt", str(data / "gt"), "--seqmap", str(data / "train.seqmap"),
+            "--cluster-trials", "2", "--trials", "2", "--jobs", "1"]
+    assert main([*argv, "--images", str(tmp_path / "images"), "--out", str(tmp_path / "g.yaml")]) == 0
+    assert load_cluster_config(str(tmp_path / "g.yaml")).upsampling == "guided"
+    assert {t.upsampling for t in sample_clusterings(40, seed=3, upsampling="guided")} == {"guided"}
+    assert main([*argv, "--start", str(tmp_path / "g.yaml"), "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "g.yaml: guided upsampling needs the camera images of the outputs: give --images DIR" in \
+        capsys.readouterr().err
+    (tmp_path / "images" / "0001" / "000007.png").unlink()
+    assert main([*argv, "--images", str(tmp_path / "images"), "--out", str(tmp_path / "y.yaml")]) == 2
+    assert "images/0001: no image of frame 7" in capsys.readouterr().err
+
+
 def test_tuning_is_deterministic(data):
     args = (str(data / "out"), str(data / "gt"), str(data / "train.seqmap"))
     a = tune_clusters(*args, cluster_trials=3, trials=4, jobs=1, seed=5, progress=False)

@@ -27,9 +27,11 @@ image pixels (:func:`cluster_votes`); the vote linker (:mod:`mots_ros.tracking.l
 
 Options (thesis 6.2.9): ``upsampling='bilinear'``: each cluster's class probabilities (0 off the cluster) are
 upsampled bilinearly and a pixel goes to the cluster with the highest upsampled value if it exceeds 0.5, so masks
-stay disjoint; ``single_cluster``: when HDBSCAN finds one cluster of a class in a frame, every pixel with a
-probability above 0.5 for that class joins its mask (and its score; its embedding and representatives stay the
-cluster's).
+stay disjoint; ``upsampling='guided'``: the nearest labels, refined near the clusters' borders by the camera image
+(:func:`guided_labels`, joint bilateral upsampling: an output pixel covers 4 x 4 image pixels, too coarse for the
+mask of a far pedestrian a few pixels wide); ``single_cluster``: when HDBSCAN finds one cluster of a class in a
+frame, every pixel with a probability above 0.5 for that class joins its mask (and its score; its embedding and
+representatives stay the cluster's).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from mots_ros.data import rle
 from .types import FrameDetections
 
 CLASS_IDS = {"car": 1, "pedestrian": 2}
-UPSAMPLING = ("nearest", "bilinear")
+UPSAMPLING = ("nearest", "bilinear", "guided")
 FEATURES = ("embedding", "centre", "both")
 
 
@@ -101,8 +103,9 @@ class ClusterConfig:
 CLUSTER_DESCRIPTIONS = {
     "position_scale": "Pixel-embedding models: weight of the pixel position (row, column over the longer output "
                       "side) appended to the embeddings before clustering (0: embeddings only; thesis 6.2.4).",
-    "upsampling": "Pixel-embedding models: 'nearest' (masks from the output pixel under each image pixel) or "
-                  "'bilinear' (per-cluster probabilities upsampled, a pixel to the highest above 0.5; 6.2.9).",
+    "upsampling": "Pixel-embedding models: 'nearest' (masks from the output pixel under each image pixel), "
+                  "'bilinear' (per-cluster probabilities upsampled, a pixel to the highest above 0.5; 6.2.9) or "
+                  "'guided' (nearest, refined at the mask borders by the camera image's colours).",
     "single_cluster": "Pixel-embedding models: when a frame has one cluster of a class, every pixel of that class "
                       "above probability 0.5 joins it (thesis 6.2.9).",
     "subsample": "Pixel-embedding models: cluster the pixels of every s-th output row and column only and label "
@@ -340,12 +343,15 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
                   resized: tuple[int, int], stride: int, config: ClusterConfig,
                   score_threshold: float | None = None, offsets: np.ndarray | None = None,
                   past: np.ndarray | None = None, centre: str = "mass",
-                  classes: tuple[str, ...] = tuple(CLASS_IDS)) -> FrameDetections:
+                  classes: tuple[str, ...] = tuple(CLASS_IDS), image: np.ndarray | None = None) -> FrameDetections:
     """Detections of one frame from class probabilities (C, h, w), embeddings (D, h, w) and, for the centre
     features, centre offsets (2, h, w; output pixels) at the output stride of an image of (height, width) that the
     network saw at ``resized``; with ``past`` votes for previous frames (3P, h, w), each detection's ``votes``
     (:func:`cluster_votes`, centres of ``centre`` 'mass' or 'box'). Only the ``classes`` named are clustered (the
-    tuner, varying one class's parameters, skips the other)."""
+    tuner, varying one class's parameters, skips the other). ``image``: the (height, width, 3) uint8 RGB camera
+    image, which ``upsampling`` 'guided' needs."""
+    if config.upsampling == "guided" and image is None:
+        raise ValueError("clustering.upsampling 'guided' needs the camera image of the frame")
     (_, h, w), dim = probs.shape, embeddings.shape[0]
     rows, cols = np.mgrid[0:h, 0:w]
     flat_emb = embeddings.reshape(dim, -1).T
@@ -368,7 +374,7 @@ def cluster_frame(probs: np.ndarray, embeddings: np.ndarray, frame: int, stamp: 
             masks.append(pixels)
     if not found:
         return FrameDetections.empty(frame, stamp, height, width, dim)
-    full = _upsampled_labels(probs, found, masks, resized, stride, height, width, config.upsampling)
+    full = _upsampled_labels(probs, found, masks, resized, stride, height, width, config.upsampling, image)
     values, rles = rle.from_label_map(full)
     keep = values - 1  # clusters whose mask vanished at image resolution are dropped
     boxes = rle.boxes(rles).astype(np.float32)
@@ -407,8 +413,51 @@ def cluster_votes(past: np.ndarray, pixels: np.ndarray, width: int, centre: str 
     return np.vstack([[1.0, *own], np.column_stack([at[:, 2].mean(1), voted])]).astype(np.float32)
 
 
+GUIDE_RADIUS, GUIDE_SIGMA_SPACE, GUIDE_SIGMA_COLOUR = 2, 2.0, 20.0  # output pixels, output pixels, RGB 0..255
+
+
+def guided_labels(low: np.ndarray, image: np.ndarray, resized: tuple[int, int], stride: int) -> np.ndarray:
+    """(H, W) labels of the image from (h, w) output-pixel labels, guided by the (H, W, 3) uint8 image (joint
+    bilateral upsampling, Kopf et al. 2007): an image pixel near a label border takes the label of highest total
+    weight among the output pixels within ``GUIDE_RADIUS`` of the one under it, each weighted by a Gaussian of its
+    distance (``GUIDE_SIGMA_SPACE``) and of the colour difference between the pixel and the image at its centre
+    (``GUIDE_SIGMA_COLOUR``); elsewhere the nearest output pixel's label."""
+    (h, w), (height, width) = low.shape, image.shape[:2]
+    rows, cols = upsample_indices(h, stride, resized[0], height), upsample_indices(w, stride, resized[1], width)
+    out = low[rows[:, None], cols[None, :]]
+    r = GUIDE_RADIUS
+    padded = np.pad(low, 1, mode="edge")
+    border = np.zeros((h, w), bool)  # output pixels with another label among their 8 neighbours
+    for dy in range(3):
+        for dx in range(3):
+            border |= padded[dy:dy + h, dx:dx + w] != low
+    ys, xs = np.nonzero(border[rows[:, None], cols[None, :]])
+    if not len(ys):
+        return out
+    centre_y = (np.arange(h) + 0.5) * stride * height / resized[0] - 0.5  # output pixel centres in the image
+    centre_x = (np.arange(w) + 0.5) * stride * width / resized[1] - 0.5
+    colours = image[np.clip(np.rint(centre_y), 0, height - 1).astype(np.int64)[:, None],
+                    np.clip(np.rint(centre_x), 0, width - 1).astype(np.int64)[None, :]].astype(np.float32)
+    pixel = image[ys, xs].astype(np.float32)
+    # the image pixels' positions in output pixels (a centre lies at (r + 0.5) * stride in resized coordinates)
+    py = ((ys + 0.5) * resized[0] / height / stride - 0.5).astype(np.float32)
+    px = ((xs + 0.5) * resized[1] / width / stride - 0.5).astype(np.float32)
+    n_labels = int(low.max()) + 1
+    score = np.zeros(len(ys) * n_labels, np.float64)
+    base = np.arange(len(ys)) * n_labels
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            qy, qx = np.clip(rows[ys] + dy, 0, h - 1), np.clip(cols[xs] + dx, 0, w - 1)
+            exponent = (((qy - py) ** 2 + (qx - px) ** 2) / (2 * GUIDE_SIGMA_SPACE ** 2)
+                        + ((pixel - colours[qy, qx]) ** 2).sum(1) / (2 * GUIDE_SIGMA_COLOUR ** 2))
+            score += np.bincount(base + low[qy, qx], np.exp(-exponent), len(score))
+    out[ys, xs] = score.reshape(-1, n_labels).argmax(1)
+    return out
+
+
 def _upsampled_labels(probs: np.ndarray, classes: list[int], masks: list[np.ndarray], resized: tuple[int, int],
-                      stride: int, height: int, width: int, mode: str) -> np.ndarray:
+                      stride: int, height: int, width: int, mode: str, image: np.ndarray | None = None
+                      ) -> np.ndarray:
     """(height, width) int32 map: 1 + the index of the cluster owning each image pixel, 0 for none."""
     _, h, w = probs.shape
     if mode == "bilinear":
@@ -420,5 +469,9 @@ def _upsampled_labels(probs: np.ndarray, classes: list[int], masks: list[np.ndar
     for k, pixels in enumerate(masks):
         labels[pixels] = k + 1
     grid = labels.reshape(h, w)
+    if mode == "guided":
+        if image.shape[:2] != (height, width):
+            raise ValueError(f"the camera image is {image.shape[1]}x{image.shape[0]}, the outputs' {width}x{height}")
+        return guided_labels(grid, image, resized, stride)
     return grid[upsample_indices(h, stride, resized[0], height)[:, None],
                 upsample_indices(w, stride, resized[1], width)[None, :]]

@@ -14,15 +14,16 @@ chosen clustering is scored once more as a whole (exact for nearest upsampling; 
 compete for boundary pixels). Clustering trials run in parallel (fork workers).
 
 Clustering search space: position_scale = 0 (p 0.1) or log-uniform in [1, 128] (on held-out frames of the
-first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: their embeddings separate classes
-far better than instances); upsampling nearest or bilinear (p 0.5); single_cluster (p 0.5); per class min_samples
-= log-uniform integer in [2, 40], min_cluster_size = log-uniform integer in [50, 3000] image pixels and
-selection_epsilon = 0 (p 0.5) or log-uniform in [0.25, 8] (drawn from a stream of its own, so the other values
-of a seed's trials are those of the search without it). Outputs of a
-model with centre votes (thesis 6.3.1) add the features (embedding, centre or both, p 1/3 each; Fig. 6.27) and
-centre_scale = log-uniform in [1, 128] to the common parameters; the defaults' group keeps the embeddings. Fixed
-features (``--features``) hold in every trial, the defaults' included. ``--start FILE`` puts a tuned file's
-clustering in the place of the defaults and its linking parameters in the first linking trial.
+first-stage demo weights, car sMOTSA rose from 2 at the default 8 to 35 at 32: their embeddings separate classes far
+better than instances); upsampling nearest or bilinear (p 0.5); single_cluster (p 0.5); per class min_samples =
+log-uniform integer in [2, 40], min_cluster_size = log-uniform integer in [50, 3000] image pixels and
+selection_epsilon = 0 (p 0.5) or log-uniform in [0.25, 8] (drawn from a stream of its own, so the other values of a
+seed's trials are those of the search without it). Outputs of a model with centre votes (thesis 6.3.1) add the
+features (embedding, centre or both, p 1/3 each; Fig. 6.27) and centre_scale = log-uniform in [1, 128] to the common
+parameters; the defaults' group keeps the embeddings. Fixed features (``--features``) hold in every trial, the
+defaults' included, as does guided upsampling with ``--images`` (the camera images of the outputs;
+:func:`~mots_ros.tracking.cluster.guided_labels`). ``--start FILE`` puts a tuned file's clustering in the place of
+the defaults and its linking parameters in the first linking trial.
 
 ``--refine`` then searches around the choice, one class after the other with the chosen linking: the class's
 min_cluster_size times each of :data:`REFINE_SIZES` with each of :data:`REFINE_EPSILONS` (a grid, where the random
@@ -60,8 +61,12 @@ class ClusterTuneResult(TuneResult):
     clustering: ClusterConfig = None
 
 
-def load_outputs_data(outputs_dir: str, gt_dir: str, seqmap_path: str) -> dict[str, tuple]:
-    """``{seq: (gt, outputs of the frames inside the seqmap range, first, last)}`` for every seqmap sequence."""
+def load_outputs_data(outputs_dir: str, gt_dir: str, seqmap_path: str,
+                      images: str | None = None) -> dict[str, tuple]:
+    """``{seq: (gt, outputs of the frames inside the seqmap range, first, last)}`` for every seqmap sequence; with
+    ``images`` (IMAGES/SEQ/FRAME.png, as `mots run --images`) each frame's outputs know their camera image (guided
+    upsampling reads it)."""
+    from mots_ros.data.windows import list_frames
     from mots_ros.models.pixel_embedding.outputs import load_outputs
 
     def read(seq: str) -> tuple[str, list]:
@@ -69,7 +74,14 @@ def load_outputs_data(outputs_dir: str, gt_dir: str, seqmap_path: str) -> dict[s
         if not os.path.isfile(path):
             raise MotsError(f"{outputs_dir}: no outputs {seq}.npz for sequence {seq} of {seqmap_path} (written by "
                             f"mots run --save-outputs)")
-        return path, load_outputs(path)
+        frames = load_outputs(path)
+        if images is not None:
+            paths = list_frames(os.path.join(images, seq))
+            for f in frames:
+                if f.frame not in paths:
+                    raise MotsError(f"{images}/{seq}: no image of frame {f.frame} (outputs {path})")
+                f.image = paths[f.frame]
+        return path, frames
 
     return load_with_gt(gt_dir, seqmap_path, read)
 
@@ -106,12 +118,14 @@ def _common(rng: np.random.Generator, centres: bool, features: str | None = None
 
 def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = False,
                        features: str | None = None, start: ClusterConfig | None = None,
-                       class_subsample: dict[str, int] | None = None) -> list[ClusterConfig]:
+                       class_subsample: dict[str, int] | None = None,
+                       upsampling: str | None = None) -> list[ClusterConfig]:
     """``n`` clustering trials (the module docstring's space), the same for a seed: groups of :data:`GROUP`
     consecutive trials share the parameters common to the classes and draw their own per-class ones; the first
     trial is ``start`` (default: the thesis's defaults), and its group shares its common parameters. All cluster
     with ``subsample``, a class in ``class_subsample`` with its own step; ``centres``: the outputs hold centre votes,
-    which the features may use; ``features``: every trial clusters these (thesis Fig. 6.27 compares them)."""
+    which the features may use; ``features``: every trial clusters these (thesis Fig. 6.27 compares them);
+    ``upsampling``: every trial upsamples so (None: drawn)."""
     rng, eps_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     steps = {c: (class_subsample or {}).get(c, 0) for c in CLASSES}
     default = replace(start or ClusterConfig(), subsample=subsample, features=features or
@@ -124,7 +138,7 @@ def sample_clusterings(n: int, seed: int, subsample: int = 1, centres: bool = Fa
             car, ped = (ClassClustering(_log_int(rng, 2, 40), _log_int(rng, 50, 3000), _epsilon(eps_rng),
                                         steps[c]) for c in CLASSES)
             out.append(ClusterConfig(car, ped, **common, subsample=subsample))
-    return out
+    return out if upsampling is None else [replace(t, upsampling=upsampling) for t in out]
 
 
 def detections(data: dict[str, tuple], clustering: ClusterConfig,
@@ -270,8 +284,8 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
                   jobs: int | None = None, seed: int = 0, out: str | None = None, val_seqmap: str | None = None,
                   log: str | None = None, progress: bool = True, subsample: int = 1,
                   features: str | None = None, linker: str = "clusters", start: str | None = None,
-                  refine_choice: bool = False, class_subsample: dict[str, int] | None = None
-                  ) -> ClusterTuneResult:
+                  refine_choice: bool = False, class_subsample: dict[str, int] | None = None,
+                  images: str | None = None) -> ClusterTuneResult:
     """The search of the module docstring on the ``seqmap`` sequences of ``outputs_dir``; writes the chosen
     clustering (``/**/inference_node``) and linking (``/**/tracker_node``) to ``out`` and a CSV row per clustering
     trial to ``log`` when given; scores the choice on ``val_seqmap`` when given. ``subsample``: the clustering's
@@ -281,12 +295,13 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
     ``linker``: 'clusters' (representatives) or 'votes' (votes for previous frames, thesis 6.3.2); ``start``: a
     tracker file (e.g. the tuned file of the weights a model was fine-tuned from) whose clustering and linking
     parameters are the first trials, so the search can only improve on them (on the tuning sequences);
-    ``refine_choice``: then :func:`refine` the chosen clustering (``--refine``)."""
+    ``refine_choice``: then :func:`refine` the chosen clustering (``--refine``); ``images``: the camera images of
+    the outputs (IMAGES/SEQ/FRAME.png): every trial upsamples guided by them."""
     if cluster_trials < 1 or trials < 1:
         raise MotsError(f"--cluster-trials and --trials must be >= 1, got {cluster_trials} and {trials}")
     if not is_count(subsample):
         raise MotsError(f"--subsample must be an integer >= 1, got {subsample!r}")
-    data = load_outputs_data(outputs_dir, gt_dir, seqmap)
+    data = load_outputs_data(outputs_dir, gt_dir, seqmap, images)
     centres = all(f.offsets is not None for _, frames, _, _ in data.values() for f in frames)
     if features is not None and features not in FEATURES:
         raise MotsError(f"--features must be one of {', '.join(FEATURES)}, got {features!r}")
@@ -299,8 +314,10 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
         raise MotsError(f"{outputs_dir}: --linker votes needs outputs with votes for previous frames (a model with "
                         f"past_votes); these hold none")
     first_clustering, first_linking = _start(start, centres, features)
+    if images is None and first_clustering is not None and first_clustering.upsampling == "guided":
+        raise MotsError(f"{start}: guided upsampling needs the camera images of the outputs: give --images DIR")
     clusterings = sample_clusterings(cluster_trials, seed, subsample, centres, features, first_clustering,
-                                     class_subsample)
+                                     class_subsample, "guided" if images else None)
     jobs = max(1, min(jobs or os.cpu_count() or 1, cluster_trials))
     results = _parallel(_run_trial, cluster_trials, jobs, "tune clustering", progress, data=data,
                         clusterings=clusterings, trials=trials, seed=seed, linker=linker, start=first_linking)
@@ -317,6 +334,6 @@ def tune_clusters(outputs_dir: str, gt_dir: str, seqmap: str, cluster_trials: in
             writer.writeheader()
             writer.writerows(rows)
     train = score(config, detections(data, clustering))
-    val = score(config, detections(load_outputs_data(outputs_dir, gt_dir, val_seqmap), clustering)) \
+    val = score(config, detections(load_outputs_data(outputs_dir, gt_dir, val_seqmap, images), clustering)) \
         if val_seqmap else None
     return ClusterTuneResult(config, train, val, rows, clustering)

@@ -270,6 +270,9 @@ def viz_pixels(out: str, frame: int, checkpoint: str | None = None, outputs: str
     else:
         frame_outputs, detections = frame_from_file(outputs, frame), None
         image = read_image(frame_paths(images, frame)[frame]) if images is not None else None
+        if image is None and clustering is not None and clustering.upsampling == "guided":
+            raise MotsError(f"{tracker_config}: guided upsampling needs the camera image: give --images DIR")
+        frame_outputs.image = image
     figure = render_pixels(frame_outputs, image, detections, config=clustering, pca_pixels=pca_pixels)
     try:
         Image.fromarray(figure).save(out, format="PNG")

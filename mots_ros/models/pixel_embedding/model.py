@@ -296,17 +296,22 @@ class PixelEmbeddingNet(nn.Module):
             return self.heads(self.decoder.combine(self._temporal(high), reduced), out_size)
         return self.heads(self._temporal(self.decoder.combine(high, reduced)), out_size)
 
-    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-        """Net interface: (reduced low-level features or None, {'x': temporal block input}) of one (3, H, W) image."""
+    def encode(self, image: torch.Tensor) -> tuple[tuple, dict[str, torch.Tensor]]:
+        """Net interface: ((reduced low-level features or None, the image as (H, W, 3) uint8 when the clustering's
+        upsampling is guided by it, else None), {'x': temporal block input}) of one (3, H, W) image."""
         high, reduced = self.encoder(self.prepare(image[None]))
+        guide = None
+        if self.clustering.upsampling == "guided":
+            guide = image.detach().float().mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0)
+            guide = guide.cpu().numpy()  # a copy: the stream reuses its input buffer for the next frame
         if self.temporal_position == "encoder":
-            return reduced, {"x": high}
-        return None, {"x": self.decoder.combine(high, reduced)}
+            return (reduced, guide), {"x": high}
+        return (None, guide), {"x": self.decoder.combine(high, reduced)}
 
     def predict(self, context: torch.Tensor | None, features: dict[str, torch.Tensor], height: int, width: int
                 ) -> Predictions:
-        """The :class:`Predictions` (T = 1) of one frame from :meth:`encode`'s context and the temporal output of
-        its window."""
+        """The :class:`Predictions` (T = 1) of one frame from the low-level features of :meth:`encode`'s context and
+        the temporal output of its window."""
         x = features["x"]
         decoded = self.decoder.combine(x, context) if self.temporal_position == "encoder" else x
         return self.heads(decoded, self.output_size(height, width))
@@ -316,11 +321,12 @@ class PixelEmbeddingNet(nn.Module):
         """Net interface: class probabilities and embeddings of one frame (passed to ``self.recorder`` when set,
         :class:`~mots_ros.models.pixel_embedding.outputs.OutputRecorder`), clustered per class into detections
         (:func:`~mots_ros.tracking.cluster.cluster_frame` with ``self.clustering``)."""
-        logits, embeddings, offsets, past = self.predict(context, features, height, width)
+        reduced, image = context
+        logits, embeddings, offsets, past = self.predict(reduced, features, height, width)
         outputs = FrameOutputs(frame, stamp, height, width, self.resized_size(height, width), self.output_stride,
                                logits.float().softmax(1)[0].cpu().numpy(), embeddings[0].float().cpu().numpy(),
                                None if offsets is None else offsets[0].float().cpu().numpy(),
-                               None if past is None else past_probabilities(past[0]), self.loss.centre)
+                               None if past is None else past_probabilities(past[0]), self.loss.centre, image)
         if self.recorder is not None:
             self.recorder(outputs)
         return outputs.cluster(self.clustering, score_threshold)

@@ -25,7 +25,8 @@ class FrameOutputs:
     centre votes) and ``past`` (3P, h, w: per previous frame the row and column offsets to the object's centre then
     and its existence probability; None without those votes) for an image of (height, width) that the network saw
     at ``resized``, with outputs at ``stride``; ``centre``: what the model takes as an object's centre, 'mass' or
-    'box' (the votes' targets)."""
+    'box' (the votes' targets); ``image``: the (height, width, 3) uint8 RGB camera image or the path of its file
+    (read when clustered), which guided upsampling needs (not saved with the outputs)."""
 
     frame: int
     stamp: int
@@ -38,13 +39,19 @@ class FrameOutputs:
     offsets: np.ndarray | None = None
     past: np.ndarray | None = None
     centre: str = "mass"
+    image: np.ndarray | str | None = None
 
     def cluster(self, config: ClusterConfig, score_threshold: float | None = None,
                 classes: tuple[str, ...] = tuple(CLASS_IDS)) -> FrameDetections:
         """The frame's detections of ``classes`` (:func:`~mots_ros.tracking.cluster.cluster_frame`)."""
+        image = self.image
+        if isinstance(image, str) and config.upsampling == "guided":
+            from mots_ros.data.images import read_image
+
+            image = read_image(image)
         return cluster_frame(self.probs, self.embeddings, self.frame, self.stamp, self.height, self.width,
                              self.resized, self.stride, config, score_threshold, self.offsets, self.past,
-                             self.centre, classes)
+                             self.centre, classes, image)
 
 
 class OutputRecorder:
