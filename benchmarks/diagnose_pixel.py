@@ -11,7 +11,8 @@ An unmatched cluster is merged (it holds at least half of two objects), a fragme
 object) or background (most of it on no object of its class). Missed objects are also counted by size.
 
     .venv/bin/python benchmarks/diagnose_pixel.py --outputs OUTS --gt DATA/instances_txt --seqmap SEQMAP \
-        --tracker-config mots_ros/weights/pixel_tracker_demo.yaml [--subsample 1] [--position-scale 16] ...
+        --tracker-config mots_ros/weights/pixel_tracker_demo.yaml [--subsample 1] [--position-scale 16] \
+        [--images DATA/images]   # the camera images, which a tuned file's guided upsampling needs
 """
 from __future__ import annotations
 
@@ -76,6 +77,7 @@ def frame_report(outputs, gt_rles: list, gt_classes: np.ndarray, config) -> tupl
 def main() -> int:
     from mots_ros import MotsError
     from mots_ros.data import formats
+    from mots_ros.data.windows import list_frames
     from mots_ros.models.pixel_embedding.outputs import load_outputs
     from mots_ros.tracking.cluster import load_cluster_config
     from tqdm import tqdm
@@ -87,6 +89,7 @@ def main() -> int:
     ap.add_argument("--tracker-config", required=True, help="YAML with the clustering (a tuned file)")
     ap.add_argument("--subsample", type=int)
     ap.add_argument("--position-scale", type=float)
+    ap.add_argument("--images", help="DIR/SEQ/FRAME.png: the camera images (guided upsampling)")
     args = ap.parse_args()
     try:
         config = load_cluster_config(args.tracker_config)
@@ -101,12 +104,14 @@ def main() -> int:
         for name in tqdm(seqmap, desc="sequences"):
             gt = formats.load_sequence(args.gt, name)
             by_frame = gt.by_frame()
+            paths = list_frames(os.path.join(args.images, name)) if args.images else {}
             for out in load_outputs(os.path.join(args.outputs, f"{name}.npz")):
+                out.image = paths.get(out.frame)
                 idx = [i for i in by_frame.get(out.frame, []) if gt.classes[i] in CLASS_IDS.values()]
                 o, c = frame_report(out, [gt.rles[i] for i in idx], gt.classes[idx], config)
                 objects += o
                 clusters += c
-    except (MotsError, ValueError) as e:  # ValueError: a bad --subsample
+    except (MotsError, ValueError) as e:  # ValueError: a bad --subsample, guided upsampling without --images
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(objects, clusters)
