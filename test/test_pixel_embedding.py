@@ -344,6 +344,13 @@ def test_guided_upsampling_gets_each_frame_its_own_camera_image(tmp_path, monkey
         np.testing.assert_array_equal(clustered, image)
     recorder.save(str(tmp_path / "seq.npz"))
     assert all(f.image is None for f in load_outputs(str(tmp_path / "seq.npz")))
+    # switched to guided at run time (a node parameter): the frame already encoded without its image is clustered
+    # nearest, not refused
+    stream.reset()
+    stream.model.clustering = ClusterConfig()
+    assert stream.push(frames(1)[0], 0, 0) == []
+    stream.model.clustering = config
+    assert [d.frame for d in stream.push(frames(2)[1], 1, 1) + stream.flush()] == [0, 1]
 
 
 def test_centre_vote_branch_streams_saves_and_clusters(tmp_path):

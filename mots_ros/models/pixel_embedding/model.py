@@ -25,6 +25,8 @@ encoder (the ASPP output goes through the ring buffer, the reduced low-level fea
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from functools import partial
 from typing import NamedTuple
 
@@ -329,7 +331,10 @@ class PixelEmbeddingNet(nn.Module):
                                None if past is None else past_probabilities(past[0]), self.loss.centre, image)
         if self.recorder is not None:
             self.recorder(outputs)
-        return outputs.cluster(self.clustering, score_threshold)
+        clustering = self.clustering
+        if clustering.upsampling == "guided" and image is None:  # switched to guided after this frame's encode
+            clustering = replace(clustering, upsampling="nearest")
+        return outputs.cluster(clustering, score_threshold)
 
     def losses(self, images: torch.Tensor, classes: torch.Tensor, instances: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training losses of a window: ``classes`` / ``instances`` (T, h, w) targets at the output resolution
