@@ -17,7 +17,6 @@ object) or background (most of it on no object of its class). Missed objects are
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from dataclasses import replace
@@ -76,9 +75,7 @@ def frame_report(outputs, gt_rles: list, gt_classes: np.ndarray, config) -> tupl
 
 def main() -> int:
     from mots_ros import MotsError
-    from mots_ros.data import formats
-    from mots_ros.data.windows import list_frames
-    from mots_ros.models.pixel_embedding.outputs import load_outputs
+    from mots_ros.tracking.tune_clusters import load_outputs_data
     from mots_ros.tracking.cluster import load_cluster_config
     from tqdm import tqdm
 
@@ -95,23 +92,22 @@ def main() -> int:
         config = load_cluster_config(args.tracker_config)
         if config is None:
             raise MotsError(f"{args.tracker_config}: no clustering section (inference_node: clustering)")
+        if config.upsampling == "guided" and not args.images:
+            raise MotsError(f"{args.tracker_config}: guided upsampling needs the camera images: give --images DIR")
         if args.subsample:
             config = replace(config, subsample=args.subsample)
         if args.position_scale is not None:
             config = replace(config, position_scale=args.position_scale)
-        seqmap = formats.read_seqmap(args.seqmap)
         objects, clusters = [], []
-        for name in tqdm(seqmap, desc="sequences"):
-            gt = formats.load_sequence(args.gt, name)
+        data = load_outputs_data(args.outputs, args.gt, args.seqmap, args.images)
+        for gt, frames, _, _ in tqdm(data.values(), desc="sequences"):
             by_frame = gt.by_frame()
-            paths = list_frames(os.path.join(args.images, name)) if args.images else {}
-            for out in load_outputs(os.path.join(args.outputs, f"{name}.npz")):
-                out.image = paths.get(out.frame)
+            for out in frames:
                 idx = [i for i in by_frame.get(out.frame, []) if gt.classes[i] in CLASS_IDS.values()]
                 o, c = frame_report(out, [gt.rles[i] for i in idx], gt.classes[idx], config)
                 objects += o
                 clusters += c
-    except (MotsError, ValueError) as e:  # ValueError: a bad --subsample, guided upsampling without --images
+    except (MotsError, ValueError) as e:  # ValueError: a bad --subsample
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_report(objects, clusters)

@@ -151,6 +151,9 @@ def test_images_make_every_trial_upsample_guided(data, tmp_path, capsys):
     assert main([*argv, "--start", str(tmp_path / "g.yaml"), "--out", str(tmp_path / "x.yaml")]) == 2
     assert "g.yaml: guided upsampling needs the camera images of the outputs: give --images DIR" in \
         capsys.readouterr().err
+    Image.fromarray(np.zeros((H, W + 1, 3), np.uint8)).save(tmp_path / "images" / "0001" / "000003.png")
+    assert main([*argv, "--images", str(tmp_path / "images"), "--out", str(tmp_path / "z.yaml")]) == 2
+    assert f"000003.png: image is {W + 1}x{H}, the outputs of frame 3 are {W}x{H}" in capsys.readouterr().err
     (tmp_path / "images" / "0001" / "000007.png").unlink()
     assert main([*argv, "--images", str(tmp_path / "images"), "--out", str(tmp_path / "y.yaml")]) == 2
     assert "images/0001: no image of frame 7" in capsys.readouterr().err

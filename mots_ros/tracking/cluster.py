@@ -445,9 +445,10 @@ def guided_labels(low: np.ndarray, image: np.ndarray, resized: tuple[int, int], 
     n_labels = int(low.max()) + 1
     score = np.zeros(len(ys) * n_labels, np.float64)
     base = np.arange(len(ys)) * n_labels
+    under_y, under_x = rows[ys], cols[xs]  # the output pixel under each image pixel
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            qy, qx = np.clip(rows[ys] + dy, 0, h - 1), np.clip(cols[xs] + dx, 0, w - 1)
+            qy, qx = np.clip(under_y + dy, 0, h - 1), np.clip(under_x + dx, 0, w - 1)
             exponent = (((qy - py) ** 2 + (qx - px) ** 2) / (2 * GUIDE_SIGMA_SPACE ** 2)
                         + ((pixel - colours[qy, qx]) ** 2).sum(1) / (2 * GUIDE_SIGMA_COLOUR ** 2))
             score += np.bincount(base + low[qy, qx], np.exp(-exponent), len(score))

@@ -48,7 +48,10 @@ class FrameOutputs:
         if isinstance(image, str) and config.upsampling == "guided":
             from mots_ros.data.images import read_image
 
-            image = read_image(image)
+            image = read_image(self.image)
+            if image.shape[:2] != (self.height, self.width):
+                raise MotsError(f"{self.image}: image is {image.shape[1]}x{image.shape[0]}, the outputs of frame "
+                                f"{self.frame} are {self.width}x{self.height}")
         return cluster_frame(self.probs, self.embeddings, self.frame, self.stamp, self.height, self.width,
                              self.resized, self.stride, config, score_threshold, self.offsets, self.past,
                              self.centre, classes, image)
