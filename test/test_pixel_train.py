@@ -160,6 +160,39 @@ def test_freeze_bn_keeps_batch_norm_statistics_and_parameters(data, tmp_path):
     assert sum(not torch.equal(fresh[k], trained[k]) for k in convs) > len(convs) // 2  # the rest trained
 
 
+def test_trainable_trains_only_the_named_branch_from_init(data, tmp_path):
+    """A centre branch trained on top of a frozen model (``train.trainable``): only its tensors change; the rest,
+    batch norm statistics included (its layers run in eval mode), equals the ``--init`` weights."""
+    from mots_ros.models.weights import save_checkpoint
+
+    torch.manual_seed(1)
+    base = build_pixel_embedding(**{k: v for k, v in MODEL.items() if k != "arch"})
+    save_checkpoint(tmp_path / "base.pt", base)
+    path = tmp_path / "centres.yaml"
+    path.write_text(yaml.safe_dump({"model": {**MODEL, "centre_votes": True, "offset_weight": 1.0}, "train": {
+        "window": 2, "steps": 2, "lr": 1e-2, "warmup_steps": 0, "log_every": 1, "workers": 0, "crop": [32, 48],
+        "trainable": ["offset_head"]}}))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--train-seqmap", str(data / "train.seqmap"), "--out", str(out),
+                 "--device", "cpu", "--config", str(path), "--init", str(tmp_path / "base.pt")]) == 0
+    trained = torch.load(out / "model.pt", weights_only=True)["model"]
+    fresh = base.state_dict()
+    assert all(torch.equal(fresh[k], trained[k]) for k in fresh)  # nothing but the new branch moved
+    torch.manual_seed(0)  # the config's seed: the branch's initialisation in train()
+    started = build_pixel_embedding(**{k: v for k, v in MODEL.items() if k != "arch"}, centre_votes=True)
+    branch = [k for k in trained if k.startswith("offset_head.")]
+    assert branch and all(not torch.equal(started.state_dict()[k], trained[k]) for k in branch)
+
+
+def test_trainable_names_a_part_of_the_model(data, tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"model": MODEL, "train": {"steps": 1, "workers": 0, "trainable": ["offset"]}}))
+    assert main(["train", "--data", str(data), "--train-seqmap", str(data / "train.seqmap"), "--out",
+                 str(tmp_path / "run"), "--device", "cpu", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: train.trainable ['offset'] names no parameter" in err and "embedding_head" in err
+
+
 def test_crop_is_checked(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"model": MODEL, "train": {"crop": [32]}}))

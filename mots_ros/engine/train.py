@@ -43,6 +43,7 @@ class TrainConfig:
     scale: list = field(default_factory=lambda: [0.9, 1.1])
     crop: list = field(default_factory=list)  # pixel embeddings: [h, w] random crop resized to this (thesis 384x384)
     freeze_bn: bool = False  # batch norm layers keep their statistics and parameters (thesis 6.2.4)
+    trainable: list = field(default_factory=list)  # parameter name prefixes trained (e.g. offset_head); [] all
     checkpoint_every: int = 200
     val_every: int = 0  # 0: only at the end (when a val seqmap is given)
     log_every: int = 10
@@ -151,10 +152,21 @@ class _Log:
             self.writer.close()
 
 
-def set_train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
+def _under(name: str, prefixes: list) -> bool:
+    """Whether the parameter or module ``name`` is one of ``prefixes`` or inside one."""
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def set_train_mode(model: torch.nn.Module, freeze_bn: bool, trainable: list = ()) -> None:
     """Training mode; with ``freeze_bn`` every batch norm layer keeps its running statistics (eval mode; thesis
-    6.2.4 freezes batch normalisation)."""
+    6.2.4 freezes batch normalisation); with ``trainable`` prefixes only the modules under them train, the
+    frozen rest runs as at test time (no dropout, batch norm statistics kept)."""
     model.train()
+    if trainable:
+        for name, m in model.named_modules():
+            holds_trainable = name == "" or any(_under(p, [name]) for p in trainable)  # (the model's own mode too)
+            if not (holds_trainable or _under(name, trainable)):
+                m.eval()
     if freeze_bn:
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -175,10 +187,26 @@ def _build(config_path: str, model_kwargs: dict, cfg: TrainConfig, device: torch
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.requires_grad_(False)
+    if cfg.trainable:
+        _freeze_all_but(model, cfg.trainable, config_path)
     try:
         return model.to(device), family(model, cfg)
     except ValueError as e:
         raise MotsError(f"{config_path}: {e}") from None
+
+
+def _freeze_all_but(model: torch.nn.Module, trainable: list, config_path: str) -> None:
+    """Parameters outside the ``trainable`` name prefixes stop requiring gradients; a prefix that names no
+    parameter is a MotsError naming the config."""
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [p for p in trainable if not any(_under(n, [p]) for n in names)]
+    if unknown:
+        tops = sorted({n.split(".")[0] for n in names})
+        raise MotsError(f"{config_path}: train.trainable {unknown} names no parameter of the model; "
+                        f"its parts: {tops}")
+    for name, p in model.named_parameters():
+        if not _under(name, trainable):
+            p.requires_grad_(False)
 
 
 def _start(model, optimizer, scaler, rng, last: str, resume: bool, init: str | None) -> int:
@@ -258,7 +286,7 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     loader = _loader(data, train_seqmap, cfg, family, cfg.seed + rank + step)
     logger = _Log(out, rank == 0, step)
-    set_train_mode(model, cfg.freeze_bn)
+    set_train_mode(model, cfg.freeze_bn, cfg.trainable)
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=rank != 0)
     t0 = time.perf_counter()
     try:
@@ -279,7 +307,7 @@ def train(config_path: str, data: str, train_seqmap: str, out: str, val_seqmap: 
                 _save_state(last, model, optimizer, scaler, step, cfg, rng)
             if val_seqmap and cfg.val_every and step % cfg.val_every == 0 and step < cfg.steps:
                 _validate(model, data, val_seqmap, tracker_cfg, device, logger.writer, step, out)
-                set_train_mode(model, cfg.freeze_bn)
+                set_train_mode(model, cfg.freeze_bn, cfg.trainable)
         final = os.path.join(out, "model.pt")
         if rank == 0:
             save_checkpoint(final, model, half=cfg.half_weights, step=step)
