@@ -191,6 +191,9 @@ def test_trainable_names_a_part_of_the_model(data, tmp_path, capsys):
                  str(tmp_path / "run"), "--device", "cpu", "--config", str(path)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml: train.trainable ['offset'] names no parameter" in err and "embedding_head" in err
+    path.write_text(yaml.safe_dump({"model": MODEL, "train": {"trainable": "offset_head"}}))
+    with pytest.raises(MotsError, match=r"bad.yaml: train.trainable must be a list of parameter name prefixes"):
+        load_config(str(path))
 
 
 def test_crop_is_checked(tmp_path):

@@ -71,6 +71,10 @@ def load_config(path: str) -> tuple[dict, TrainConfig, str | None]:
     crop = train.get("crop") or []
     if crop and (len(crop) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in crop)):
         raise MotsError(f"{path}: train.crop must be [height, width] in pixels, got {crop!r}")
+    trainable = train.get("trainable", [])
+    if not isinstance(trainable, list) or not all(isinstance(t, str) and t for t in trainable):
+        raise MotsError(f"{path}: train.trainable must be a list of parameter name prefixes (e.g. [offset_head]), "
+                        f"got {trainable!r}")
     if tracker is not None and not os.path.isabs(tracker):
         tracker = os.path.join(os.path.dirname(os.path.abspath(path)), tracker)
     return dict(raw.get("model") or {}), TrainConfig(**train), tracker
@@ -157,6 +161,12 @@ def _under(name: str, prefixes: list) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
+def _trains(module: str, trainable: list) -> bool:
+    """Whether the module named ``module`` ('' is the model) holds, is or is inside one of the ``trainable``
+    prefixes (a parent's own mode matters too: TrackR-CNN returns losses only in training mode)."""
+    return module == "" or _under(module, trainable) or any(_under(p, [module]) for p in trainable)
+
+
 def set_train_mode(model: torch.nn.Module, freeze_bn: bool, trainable: list = ()) -> None:
     """Training mode; with ``freeze_bn`` every batch norm layer keeps its running statistics (eval mode; thesis
     6.2.4 freezes batch normalisation); with ``trainable`` prefixes only the modules under them train, the
@@ -164,8 +174,7 @@ def set_train_mode(model: torch.nn.Module, freeze_bn: bool, trainable: list = ()
     model.train()
     if trainable:
         for name, m in model.named_modules():
-            holds_trainable = name == "" or any(_under(p, [name]) for p in trainable)  # (the model's own mode too)
-            if not (holds_trainable or _under(name, trainable)):
+            if not _trains(name, trainable):
                 m.eval()
     if freeze_bn:
         for m in model.modules():

@@ -26,7 +26,6 @@ encoder (the ASPP output goes through the ring buffer, the reduced low-level fea
 from __future__ import annotations
 
 from dataclasses import replace
-
 from functools import partial
 from typing import NamedTuple
 
